@@ -1,0 +1,183 @@
+# Config validation, path templates and input functions shared by every stage.
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SPLITS = ["train", "valid", "test"]
+SIDES = ["src", "tgt"]
+RUN = config["run"]
+
+# Every results path in one place; rules fill the wildcards.
+PATHS = {
+    "download": "data/downloads/{filename}",
+    "source_all": "results/{corpus}/raw/sources/{source}/all.{side}",
+    "source_part": "results/{corpus}/raw/sources/{source}/{part}.{side}",
+    "raw": "results/{corpus}/raw/{split}.{side}",
+    "tok": "results/{corpus}/prep/tok/{split}.{side}",
+    "clean": "results/{corpus}/prep/clean/train.{side}",
+    "clean_stats": "results/{corpus}/prep/clean/stats.json",
+    "subword_model": "results/{corpus}/prep/subword.model",
+    "subword": "results/{corpus}/prep/subword/{split}.{lang}",
+    "data_bin": "results/{corpus}/data-bin",
+    "train_done": "results/{corpus}/{system}/train.done.json",
+    "checkpoints": "results/{corpus}/{system}/checkpoints",
+    "average": "results/{corpus}/{system}/checkpoint.avg.pt",
+    "generate_raw": "results/{corpus}/{system}/test.generate.txt",
+    "hyp": "results/{corpus}/{system}/test.hyp",
+    "translate_stats": "results/{corpus}/{system}/test.translate.json",
+    "bleu": "results/{corpus}/{system}/test.bleu.json",
+    "summary_csv": "results/tables/summary.csv",
+    "summary_md": "results/tables/summary.md",
+}
+
+
+wildcard_constraints:
+    corpus="[A-Za-z0-9_]+",
+    system="[A-Za-z0-9_]+",
+    source="[A-Za-z0-9_]+",
+    split="train|valid|test",
+    part="train|valid|test",
+    side="src|tgt",
+    lang="[a-z]{2,3}",
+
+
+def config_error(key, message):
+    return WorkflowError(f"config key {key}: {message}")
+
+
+def check_references():
+    """Cross-references the JSON schema cannot express, each reported with its config key."""
+    for corpus in RUN:
+        if corpus not in config["corpora"]:
+            raise config_error("run", f"'{corpus}' is not a key of corpora")
+        spec = config["corpora"][corpus]
+        if spec["src"] == spec["tgt"]:
+            raise config_error(f"corpora.{corpus}.tgt", "must differ from src")
+        named = [("teacher", spec["teacher"])] + [(f"systems[{i}]", s) for i, s in enumerate(spec["systems"])]
+        for key, name in named:
+            if name not in config["models"]:
+                raise config_error(f"corpora.{corpus}.{key}", f"'{name}' is not a key of models")
+        for split, refs in spec["splits"].items():
+            for i, ref in enumerate(refs):
+                name, _, part = source_ref(ref)["source"].partition(":")
+                key = f"corpora.{corpus}.splits.{split}[{i}]"
+                if name not in spec["sources"]:
+                    raise config_error(key, f"'{name}' is not a key of corpora.{corpus}.sources")
+                if bool(part) != (spec["sources"][name]["kind"] == "gettext"):
+                    raise config_error(key, "a part (name:train|valid|test) is required for gettext "
+                                       "sources and not allowed for others")
+        for name, source in spec["sources"].items():
+            if source["kind"] == "url":
+                for side in ("src", "tgt"):
+                    if spec[side] not in source["members"]:
+                        raise config_error(f"corpora.{corpus}.sources.{name}.members",
+                                           f"no member given for language '{spec[side]}'")
+
+
+def source_ref(ref):
+    return {"source": ref} if isinstance(ref, str) else ref
+
+
+check_references()
+
+
+def corpus_spec(corpus):
+    return config["corpora"][corpus]
+
+
+def lang_of(corpus, side):
+    return corpus_spec(corpus)[side]
+
+
+def side_of(corpus, lang):
+    spec = corpus_spec(corpus)
+    for side in SIDES:
+        if spec[side] == lang:
+            return side
+    raise WorkflowError(f"{lang} is neither side of corpus {corpus} ({spec['src']}-{spec['tgt']})")
+
+
+def url_filename(url):
+    return os.path.basename(urlparse(url).path)
+
+
+def download_table():
+    """filename -> (url, sha256) over every url source of the corpora in this run."""
+    table = {}
+    for corpus in RUN:
+        for name, source in corpus_spec(corpus)["sources"].items():
+            if source["kind"] != "url":
+                continue
+            filename = url_filename(source["url"])
+            entry = (source["url"], source["sha256"])
+            if table.setdefault(filename, entry) != entry:
+                raise config_error(f"corpora.{corpus}.sources.{name}.url",
+                                   f"two sources download different files named {filename}")
+    return table
+
+
+def local_source_file(corpus, name, side):
+    source = corpus_spec(corpus)["sources"][name]
+    path = f"{source['prefix']}.{lang_of(corpus, side)}"
+    if not os.path.exists(path):
+        hint = (" This corpus is licensed data that cannot be downloaded: obtain it and place "
+                "the files there." if source.get("licensed") else "")
+        raise config_error(f"corpora.{corpus}.sources.{name}.prefix", f"{path} does not exist.{hint}")
+    return path
+
+
+def source_files(corpus, ref, side):
+    """The file holding one side of a split entry, whatever kind of source it is."""
+    name, _, part = ref.partition(":")
+    kind = corpus_spec(corpus)["sources"][name]["kind"]
+    if kind == "local":
+        return local_source_file(corpus, name, side)
+    if kind == "gettext":
+        return PATHS["source_part"].format(corpus=corpus, source=name, part=part, side=side)
+    return PATHS["source_all"].format(corpus=corpus, source=name, side=side)
+
+
+def split_parts(corpus, split):
+    """JSON-ready list of {src, tgt, every?, invert?} for scripts/assemble.py."""
+    parts = []
+    for ref in corpus_spec(corpus)["splits"][split]:
+        ref = source_ref(ref)
+        part = {side: source_files(corpus, ref["source"], side) for side in SIDES}
+        part.update({k: ref[k] for k in ("every", "invert") if k in ref})
+        parts.append(part)
+    return parts
+
+
+def model_spec(system):
+    return config["models"][system]
+
+
+def model_json(system):
+    return json.dumps(model_spec(system), sort_keys=True)
+
+
+def systems_of(corpus):
+    return corpus_spec(corpus)["systems"]
+
+
+def gpus_for_training():
+    return config["compute"]["gpus_per_training_job"]
+
+
+def raw_files(corpus):
+    return [PATHS["raw"].format(corpus=corpus, split=s, side=d) for s in SPLITS for d in SIDES]
+
+
+def per_system(template):
+    return [template.format(corpus=c, system=s) for c in RUN for s in systems_of(c)]
+
+
+def all_targets():
+    return [PATHS["summary_csv"], PATHS["summary_md"]]

@@ -1,0 +1,85 @@
+# Data stage: download archives, extract each source's sides, build the gettext corpus,
+# assemble the raw train/valid/test splits (with line-count and encoding checks).
+
+
+rule download:
+    output:
+        PATHS["download"],
+    params:
+        url=lambda wc: download_table()[wc.filename][0],
+        sha256=lambda wc: download_table()[wc.filename][1] or "",
+        mirror=f"--mirror {config['mirror']}" if config.get("mirror") else "",
+    log:
+        "logs/data/download/{filename}.log",
+    retries: 2
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/download.py fetch --url {params.url:q} --sha256 {params.sha256:q} "
+        "--out {output:q} {params.mirror} > {log} 2>&1"
+
+
+def extract_inputs(wc):
+    source = corpus_spec(wc.corpus)["sources"][wc.source]
+    return PATHS["download"].format(filename=url_filename(source["url"]))
+
+
+rule extract:
+    input:
+        extract_inputs,
+    output:
+        PATHS["source_all"],
+    params:
+        member=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source]["members"][lang_of(wc.corpus, wc.side)],
+        fmt=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source].get("format", "text"),
+    log:
+        "logs/data/extract/{corpus}/{source}.{side}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/download.py extract --archive {input:q} --member {params.member:q} "
+        "--format {params.fmt} --out {output:q} > {log} 2>&1"
+
+
+def gettext_params(wc):
+    source = corpus_spec(wc.corpus)["sources"][wc.source]
+    return {k: source.get(k) for k in ("lang", "catalog_dir", "valid", "test", "train", "drop_placeholders")}
+
+
+rule gettext_corpus:
+    output:
+        expand(PATHS["source_part"], part=SPLITS, side=SIDES, allow_missing=True),
+    params:
+        source=gettext_params,
+        outdir=lambda wc, output: os.path.dirname(output[0]),
+    log:
+        "logs/data/gettext/{corpus}/{source}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/gettext_corpus.py --from-config {params.source:q} --out-dir {params.outdir:q} "
+        "--side-names > {log} 2>&1"
+
+
+rule assemble_split:
+    input:
+        lambda wc: [part[side] for part in split_parts(wc.corpus, wc.split) for side in SIDES],
+    output:
+        src=PATHS["raw"].replace("{side}", "src"),
+        tgt=PATHS["raw"].replace("{side}", "tgt"),
+    params:
+        parts=lambda wc: json.dumps(split_parts(wc.corpus, wc.split)),
+        strict=lambda wc: "--strict" if wc.split != "train" else "",
+        max_chars=lambda wc: corpus_spec(wc.corpus)["preprocess"]["max_line_chars"],
+    log:
+        "logs/data/assemble/{corpus}/{split}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/assemble.py --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
+        "--out-src {output.src:q} --out-tgt {output.tgt:q} > {log} 2>&1"
+
+
+rule data:
+    input:
+        [f for c in RUN for f in raw_files(c)],

@@ -1,0 +1,52 @@
+# Evaluation: beam search on the test set, tokenized BLEU and SacreBLEU for every system.
+
+
+rule translate_test:
+    input:
+        data_bin=PATHS["data_bin"],
+        checkpoint=PATHS["average"],
+        reference=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
+    output:
+        raw=PATHS["generate_raw"],
+        hyp=PATHS["hyp"],
+        stats=PATHS["translate_stats"],
+    params:
+        model=lambda wc: model_json(wc.system),
+        src=lambda wc: lang_of(wc.corpus, "src"),
+        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        subword=lambda wc: subword_spec(wc.corpus)["method"],
+    threads: config["compute"]["cpu_threads"]
+    log:
+        "logs/evaluate/{corpus}/{system}.translate.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/translate.py --model {params.model:q} --data-bin {input.data_bin:q} "
+        "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} "
+        "--subword {params.subword} --reference {input.reference:q} --threads {threads} "
+        "--raw-output {output.raw:q} --hyp {output.hyp:q} --stats {output.stats:q} > {log} 2>&1"
+
+
+rule score:
+    input:
+        hyp=PATHS["hyp"],
+        ref_tok=PATHS["tok"].format(corpus="{corpus}", split="test", side="tgt"),
+        ref=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
+    output:
+        PATHS["bleu"],
+    params:
+        lang=lambda wc: lang_of(wc.corpus, "tgt"),
+        detok=lambda wc: "" if corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
+    log:
+        "logs/evaluate/{corpus}/{system}.score.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/evaluate.py --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
+        "--lang {params.lang} {params.detok} --corpus {wildcards.corpus} --system {wildcards.system} "
+        "--out {output:q} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        per_system(PATHS["bleu"]),

@@ -1,0 +1,26 @@
+# Tables and report: one summary row per (corpus, system) with provenance.
+
+
+rule summary_table:
+    input:
+        bleu=per_system(PATHS["bleu"]),
+        data=[f for c in RUN for f in raw_files(c)],
+    output:
+        csv=report(PATHS["summary_csv"], caption="../report/summary.rst", category="Tables"),
+        md=PATHS["summary_md"],
+    params:
+        data=json.dumps({c: raw_files(c) for c in RUN}),
+        config=json.dumps(config, sort_keys=True),
+    log:
+        "logs/tables/summary.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/summarize.py --bleu {input.bleu:q} --data {params.data:q} "
+        "--config {params.config:q} --csv {output.csv:q} --md {output.md:q} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        PATHS["summary_csv"],
+        PATHS["summary_md"],

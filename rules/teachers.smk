@@ -1,0 +1,53 @@
+# AT teachers: train (resumable), average the last checkpoints.
+
+
+def at_system(wc):
+    if model_spec(wc.system)["kind"] != "at":
+        raise WorkflowError(f"models.{wc.system}: kind {model_spec(wc.system)['kind']} is not trained by the teacher rules")
+    return PATHS["data_bin"].format(corpus=wc.corpus)
+
+
+rule train_at:
+    input:
+        at_system,
+    output:
+        PATHS["train_done"],
+    params:
+        model=lambda wc: model_json(wc.system),
+        save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
+        src=lambda wc: lang_of(wc.corpus, "src"),
+        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        gpus=gpus_for_training(),
+    threads: config["compute"]["cpu_threads"]
+    resources:
+        gpu=gpus_for_training(),
+    log:
+        "logs/train/{corpus}/{system}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/train.py --model {params.model:q} --data-bin {input:q} --src {params.src} "
+        "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {params.gpus} --threads {threads} "
+        "--done {output:q} > {log} 2>&1"
+
+
+rule average_checkpoints:
+    input:
+        PATHS["train_done"],
+    output:
+        PATHS["average"],
+    params:
+        save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
+        last=lambda wc: model_spec(wc.system)["train"]["average_last"],
+    log:
+        "logs/train/{corpus}/{system}.average.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python scripts/average.py --checkpoint-dir {params.save_dir:q} --last {params.last} "
+        "--out {output:q} > {log} 2>&1"
+
+
+rule teachers:
+    input:
+        [PATHS["average"].format(corpus=c, system=corpus_spec(c)["teacher"]) for c in RUN],

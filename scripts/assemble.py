@@ -1,0 +1,52 @@
+"""Build one raw split (train/valid/test) of a corpus by concatenating source parts.
+
+Checks every pair on the way in, so that bad data is reported once, here, with the file and
+line: unequal line counts, invalid UTF-8, and (for valid/test, which cannot be cleaned) empty
+or over-long lines. Training data keeps empty/long lines for the cleaning step to drop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from common import PipelineError, read_lines, run_main, write_lines
+
+
+def select(lines: list[str], every: int | None, invert: bool) -> list[str]:
+    """Keep every N-th line (1-based N, 2N, ...) or, with invert, all the others."""
+    if not every:
+        return lines
+    return [line for i, line in enumerate(lines, start=1) if (i % every == 0) != invert]
+
+
+def assemble(parts: list[dict], strict: bool, max_chars: int) -> tuple[list[str], list[str]]:
+    src_out, tgt_out = [], []
+    for part in parts:
+        src = read_lines(part["src"], max_chars if strict else None, allow_empty=not strict)
+        tgt = read_lines(part["tgt"], max_chars if strict else None, allow_empty=not strict)
+        if len(src) != len(tgt):
+            raise PipelineError(
+                f"line-count mismatch: {part['src']} has {len(src)} lines, {part['tgt']} has {len(tgt)}")
+        src_out += select(src, part.get("every"), part.get("invert", False))
+        tgt_out += select(tgt, part.get("every"), part.get("invert", False))
+    if not src_out:
+        raise PipelineError("the split is empty after selection: " + ", ".join(p["src"] for p in parts))
+    return src_out, tgt_out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parts", required=True, help="JSON list of {src, tgt, every?, invert?}")
+    parser.add_argument("--strict", action="store_true", help="valid/test: no empty or over-long lines")
+    parser.add_argument("--max-chars", type=int, default=10000)
+    parser.add_argument("--out-src", required=True)
+    parser.add_argument("--out-tgt", required=True)
+    args = parser.parse_args()
+    src, tgt = assemble(json.loads(args.parts), args.strict, args.max_chars)
+    write_lines(args.out_src, src)
+    write_lines(args.out_tgt, tgt)
+    print(f"assemble: {len(src)} pairs -> {args.out_src}, {args.out_tgt}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,106 @@
+"""Helpers shared by the pipeline CLIs: atomic output, strict text reading, one-line errors.
+
+Every script writes through `atomic_output` so that a failed or killed step never leaves a
+file that Snakemake (or a person) could mistake for a complete result.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+class PipelineError(Exception):
+    """A user-facing error: printed as one line naming the file, line or config key."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+    """Yield a file handle whose content replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path` for tools that write files themselves."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    with atomic_output(path) as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+
+
+def read_lines(path: str | os.PathLike, max_chars: int | None = None,
+               allow_empty: bool = True) -> list[str]:
+    """Read a text file as lines, strictly: invalid UTF-8, empty or over-long lines are errors
+    naming the file and the 1-based line number."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found")
+    lines = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise PipelineError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+            line = line.rstrip("\n").rstrip("\r")
+            if not allow_empty and not line.strip():
+                raise PipelineError(f"{path}:{number}: empty line")
+            if max_chars is not None and len(line) > max_chars:
+                raise PipelineError(f"{path}:{number}: line of {len(line)} characters exceeds the limit of {max_chars} (preprocess.max_line_chars)")
+            lines.append(line)
+    return lines
+
+
+def write_lines(path: str | os.PathLike, lines) -> int:
+    count = 0
+    with atomic_output(path) as handle:
+        for line in lines:
+            handle.write(line + "\n")
+            count += 1
+    return count
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_main(main) -> None:
+    """Run a CLI entry point, turning PipelineError into one stderr line and exit status 1."""
+    try:
+        main()
+    except PipelineError as err:
+        prog = Path(sys.argv[0]).name
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,80 @@
+"""Score a system's test output the two ways the papers and the community report BLEU.
+
+1. Tokenized BLEU (the papers' numbers): case-sensitive BLEU of Moses-tokenized hypotheses
+   against the Moses-tokenized reference, with compound splitting (a-b -> a ##AT##-##AT## b)
+   for German targets as in fairseq's get_compound_split_bleu.sh; computed by sacrebleu with
+   tokenize='none' so no second tokenization happens.
+2. SacreBLEU: detokenized hypotheses against the raw reference with sacrebleu's defaults; the
+   signature is stored so that the number is reproducible.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+
+import sacrebleu
+
+from common import PipelineError, read_lines, run_main, write_json
+from moses import detokenize_lines, process_lines
+
+_COMPOUND = re.compile(r"(\S)-(\S)")
+
+
+def compound_split(line: str) -> str:
+    """One non-overlapping pass, exactly like the perl one-liner the papers' numbers come from
+    (so "a-b-c" becomes "a ##AT##-##AT## b-c")."""
+    return _COMPOUND.sub(r"\1 ##AT##-##AT## \2", line)
+
+
+def tokenized_bleu(hyps: list[str], refs: list[str], compound: bool) -> sacrebleu.metrics.BLEU:
+    if compound:
+        hyps = [compound_split(h) for h in hyps]
+        refs = [compound_split(r) for r in refs]
+    return sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", force=True)
+
+
+def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, hyp_tokenized=True):
+    hyps = read_lines(hyp_path)
+    refs_tok, refs_raw = read_lines(ref_tok_path), read_lines(ref_raw_path)
+    if not (len(hyps) == len(refs_tok) == len(refs_raw)):
+        raise PipelineError(f"{hyp_path} has {len(hyps)} lines but the reference has {len(refs_raw)}")
+    hyps_tok = hyps if hyp_tokenized else process_lines(hyps, lang)
+    hyps_detok = detokenize_lines(hyps, lang) if hyp_tokenized else hyps
+    compound = lang == "de"
+    tok = tokenized_bleu(hyps_tok, refs_tok, compound)
+    metric = sacrebleu.metrics.BLEU()
+    sacre = metric.corpus_score(hyps_detok, [refs_raw])
+    return {
+        "bleu_tok": round(tok.score, 2),
+        "bleu_tok_detail": str(tok),
+        "compound_split": compound,
+        "sacrebleu": round(sacre.score, 2),
+        "sacrebleu_detail": str(sacre),
+        "signature": str(metric.get_signature()),
+        "n_sentences": len(hyps),
+        "hypothesis": str(hyp_path),
+        "reference_tokenized": str(ref_tok_path),
+        "reference": str(ref_raw_path),
+    }, hyps_detok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hyp", required=True, help="hypotheses, subword units removed")
+    parser.add_argument("--ref-tok", required=True, help="Moses-tokenized reference")
+    parser.add_argument("--ref", required=True, help="raw reference")
+    parser.add_argument("--lang", required=True, help="target language")
+    parser.add_argument("--hyp-detokenized", action="store_true",
+                        help="hypotheses are plain text (SentencePiece without Moses)")
+    parser.add_argument("--system", default="")
+    parser.add_argument("--corpus", default="")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    result, _ = evaluate(args.hyp, args.ref_tok, args.ref, args.lang, not args.hyp_detokenized)
+    result.update(system=args.system, corpus=args.corpus)
+    write_json(args.out, result)
+    print(f"evaluate: {args.corpus}/{args.system} BLEU(tok) {result['bleu_tok']} SacreBLEU {result['sacrebleu']}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,73 @@
+"""Translate natpipe model settings (config.yaml `models.<name>`) into fairseq command lines.
+
+Kept separate from the code that runs fairseq so that the mapping (which flag each setting
+becomes, CPU vs DDP selection) is unit-tested without training anything.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PLUGIN_DIR = str(Path(__file__).resolve().parent.parent / "natpipe")
+
+_ARCH_FLAGS = {
+    "encoder_layers": ["--encoder-layers"],
+    "decoder_layers": ["--decoder-layers"],
+    "embed_dim": ["--encoder-embed-dim", "--decoder-embed-dim"],
+    "ffn_dim": ["--encoder-ffn-embed-dim", "--decoder-ffn-embed-dim"],
+    "heads": ["--encoder-attention-heads", "--decoder-attention-heads"],
+}
+
+
+def device_args(gpus: int, fp16: bool = False) -> list[str]:
+    """CPU when no GPU is allocated; DDP over all allocated GPUs when there are several."""
+    if gpus <= 0:
+        return ["--cpu"]
+    args = ["--distributed-world-size", str(gpus)] if gpus > 1 else []
+    return args + (["--fp16"] if fp16 else [])
+
+
+def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int) -> list[str]:
+    train = model.get("train", {})
+    args = [data_bin, "--user-dir", PLUGIN_DIR, "--task", "translation", "-s", src, "-t", tgt,
+            "--arch", model["arch"]]
+    for key, flags in _ARCH_FLAGS.items():
+        if key in model:
+            for flag in flags:
+                args += [flag, str(model[key])]
+    if model.get("share_all_embeddings", True):
+        args.append("--share-all-embeddings")
+    if model.get("pre_norm", False):
+        args += ["--encoder-normalize-before", "--decoder-normalize-before"]
+    keep = max(train.get("average_last", 5), 1)
+    args += [
+        "--dropout", str(train.get("dropout", 0.1)),
+        "--attention-dropout", str(train.get("attention_dropout", 0.0)),
+        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
+        "--weight-decay", str(train.get("weight_decay", 0.0)),
+        "--clip-norm", str(train.get("clip_norm", 0.0)),
+        "--lr", str(train.get("lr", 5e-4)), "--lr-scheduler", "inverse_sqrt",
+        "--warmup-updates", str(train.get("warmup_updates", 4000)), "--warmup-init-lr", "1e-07",
+        "--criterion", "label_smoothed_cross_entropy",
+        "--label-smoothing", str(train.get("label_smoothing", 0.1)),
+        "--max-tokens", str(train.get("max_tokens", 4096)),
+        "--update-freq", str(train.get("update_freq", 1)),
+        "--max-update", str(train.get("max_update", 300000)),
+        "--save-dir", save_dir,
+        "--save-interval-updates", str(train.get("save_interval_updates", 1000)),
+        "--keep-interval-updates", str(keep), "--no-epoch-checkpoints",
+        "--seed", str(train.get("seed", 1)),
+        "--log-format", "simple", "--log-interval", "50", "--num-workers", "0",
+        "--skip-invalid-size-inputs-valid-test",
+    ]
+    return args + device_args(gpus, train.get("fp16", False))
+
+
+def generate_args(model: dict, data_bin: str, src: str, tgt: str, checkpoint: str,
+                  subword_method: str, subset: str, gpus: int) -> list[str]:
+    gen = model.get("generate", {})
+    remove = "subword_nmt" if subword_method == "bpe" else "sentencepiece"
+    return [data_bin, "--user-dir", PLUGIN_DIR, "--task", "translation", "-s", src, "-t", tgt,
+            "--path", checkpoint, "--gen-subset", subset,
+            "--beam", str(gen.get("beam", 5)), "--lenpen", str(gen.get("lenpen", 1.0)),
+            "--max-tokens", str(gen.get("max_tokens", 8000)),
+            "--remove-bpe", remove, "--num-workers", "0"] + (["--cpu"] if gpus <= 0 else [])

@@ -1,0 +1,79 @@
+"""Moses punctuation normalisation and tokenisation with sacremoses.
+
+No XML escaping (fairseq and sacrebleu read raw text) and case is kept. With
+--aggressive-dash-splits hyphens become " @-@ " as in the fairseq WMT recipes; the tokenized
+BLEU's compound splitting and the detokenizer both undo that consistently.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+
+from common import read_lines, run_main, write_lines
+
+_worker = {}
+
+
+def make_processor(lang: str, normalize: bool, tokenize: bool, aggressive: bool):
+    """Return a str -> str function; built per process because sacremoses objects are heavy."""
+    from sacremoses import MosesPunctNormalizer, MosesTokenizer
+
+    normalizer = MosesPunctNormalizer(lang=lang) if normalize else None
+    tokenizer = MosesTokenizer(lang=lang) if tokenize else None
+
+    def process(line: str) -> str:
+        if normalizer is not None:
+            line = normalizer.normalize(line)
+        if tokenizer is not None:
+            line = tokenizer.tokenize(line, escape=False, return_str=True,
+                                      aggressive_dash_splits=aggressive)
+        return " ".join(line.split())
+
+    return process
+
+
+def _init(options):
+    _worker["process"] = make_processor(*options)
+
+
+def _process(line):
+    return _worker["process"](line)
+
+
+def process_lines(lines, lang, normalize=True, tokenize=True, aggressive=True, workers=1):
+    options = (lang, normalize, tokenize, aggressive)
+    if workers <= 1 or len(lines) < 5000:
+        process = make_processor(*options)
+        return [process(line) for line in lines]
+    with mp.Pool(workers, initializer=_init, initargs=(options,)) as pool:
+        return list(pool.imap(_process, lines, chunksize=2000))
+
+
+def detokenize_lines(lines, lang):
+    """Inverse of process_lines for scoring detokenized output with SacreBLEU."""
+    from sacremoses import MosesDetokenizer
+
+    detok = MosesDetokenizer(lang=lang)
+    return [detok.detokenize(line.replace(" @-@ ", "-").split()) for line in lines]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lang", required=True)
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--no-normalize", action="store_true")
+    parser.add_argument("--no-tokenize", action="store_true")
+    parser.add_argument("--aggressive-dash-splits", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    lines = read_lines(args.input)
+    out = process_lines(lines, args.lang, not args.no_normalize, not args.no_tokenize,
+                        args.aggressive_dash_splits, args.workers)
+    write_lines(args.output, out)
+    print(f"moses: {len(out)} lines ({args.lang}) -> {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_main(main)

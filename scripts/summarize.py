@@ -1,0 +1,92 @@
+"""Collect every system's BLEU JSON into results/tables/summary.{csv,md} with provenance.
+
+Provenance columns say exactly what produced a number: the hash of the effective config, the
+git commit, the sha256 of the raw data, the host and the torch/fairseq versions.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from common import atomic_output, run_main, sha256_file
+
+COLUMNS = ["corpus", "system", "bleu_tok", "sacrebleu", "n_sentences", "signature", "config_sha256",
+           "git_commit", "data_sha256", "host", "torch", "fairseq"]
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def git_commit(repo: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True).stdout.strip()
+        return out + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def data_hash(files: list[str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()[:16]
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def build_table(bleu_files: list[str], data_files: dict[str, list[str]], config: dict, repo: Path) -> pd.DataFrame:
+    common = {"config_sha256": config_hash(config), "git_commit": git_commit(repo),
+              "host": platform.node(), "torch": version("torch"), "fairseq": version("fairseq-fixed")}
+    hashes = {corpus: data_hash(files) for corpus, files in data_files.items()}
+    rows = []
+    for path in bleu_files:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows.append({**{key: result.get(key) for key in COLUMNS}, **common,
+                     "data_sha256": hashes.get(result["corpus"], "unknown")})
+    return pd.DataFrame(rows, columns=COLUMNS).sort_values(["corpus", "system"], kind="stable")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bleu", nargs="+", required=True)
+    parser.add_argument("--data", required=True, help="JSON {corpus: [raw data files]}")
+    parser.add_argument("--config", required=True, help="JSON of the effective config")
+    parser.add_argument("--csv", required=True)
+    parser.add_argument("--md", required=True)
+    args = parser.parse_args()
+    repo = Path(__file__).resolve().parent.parent
+    table = build_table(args.bleu, json.loads(args.data), json.loads(args.config), repo)
+    with atomic_output(args.csv) as handle:
+        table.to_csv(handle, index=False)
+    with atomic_output(args.md) as handle:
+        handle.write("# natpipe summary\n\nBLEU on each corpus's test set: `bleu_tok` is tokenized BLEU as the "
+                     "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column).\n\n")
+        handle.write(_markdown(table))
+        handle.write("\n")
+    print(table[["corpus", "system", "bleu_tok", "sacrebleu"]].to_string(index=False))
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
+    body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False))
+    return header + body
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,61 @@
+"""Train a fairseq model from its natpipe settings; resumable.
+
+Checkpoints live in <system>/checkpoints/ and are not Snakemake outputs, so a killed or
+failed job keeps them and a rerun resumes from checkpoint_last.pt. The declared output is a
+small JSON written only after fairseq finished.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import PipelineError, run_main, write_json
+from fairseq_args import train_args
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fairseq_env(threads: int) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def run_fairseq(tool: str, args: list[str], threads: int, stdout=None) -> None:
+    command = [sys.executable, "-m", "natpipe.fairseq_cli", tool] + args
+    print("+ fairseq-" + tool + " " + " ".join(args), file=sys.stderr, flush=True)
+    result = subprocess.run(command, env=fairseq_env(threads), stdout=stdout, cwd=REPO)
+    if result.returncode != 0:
+        raise PipelineError(f"fairseq-{tool} exited with status {result.returncode} (see the rule's log)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="JSON of models.<name>")
+    parser.add_argument("--data-bin", required=True)
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--tgt", required=True)
+    parser.add_argument("--save-dir", required=True)
+    parser.add_argument("--gpus", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--done", required=True, help="JSON summary written on success")
+    args = parser.parse_args()
+    model = json.loads(args.model)
+    Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+    resumed = (Path(args.save_dir) / "checkpoint_last.pt").exists()
+    start = time.time()
+    run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, args.gpus),
+                args.threads)
+    write_json(args.done, {"resumed": resumed, "wall_seconds": round(time.time() - start, 1),
+                           "save_dir": args.save_dir, "gpus": args.gpus, "model": model})
+
+
+if __name__ == "__main__":
+    run_main(main)
