@@ -1,6 +1,8 @@
 # Config validation, path templates and input functions shared by every stage.
+import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -8,8 +10,17 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Absolute, so that `snakemake --directory elsewhere` runs the same scripts.
+SCRIPTS = os.path.join(workflow.basedir, "scripts")
+SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
+sys.path.insert(0, SCRIPTS)
+from config_check import ConfigError, check as check_config  # noqa: E402
 
+try:
+    check_config(config, SCHEMA)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+validate(config, schema=SCHEMA)  # fills in the schema's defaults
 SPLITS = ["train", "valid", "test"]
 SIDES = ["src", "tgt"]
 RUN = config["run"]
@@ -105,7 +116,10 @@ def side_of(corpus, lang):
 
 
 def url_filename(url):
-    return os.path.basename(urlparse(url).path)
+    """Cache name of a download: a short hash of the URL keeps different archives that share a
+    base name (every WMT year's dev.tgz) apart; the mirror lookup still uses the base name."""
+    digest = hashlib.sha1(url.encode()).hexdigest()[:8]
+    return f"{digest}-{os.path.basename(urlparse(url).path)}"
 
 
 def download_table():

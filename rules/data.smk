@@ -15,7 +15,7 @@ rule download:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/download.py fetch --url {params.url:q} --sha256 {params.sha256:q} "
+        "python {SCRIPTS}/download.py fetch --url {params.url:q} --sha256 {params.sha256:q} "
         "--out {output:q} {params.mirror} > {log} 2>&1"
 
 
@@ -37,28 +37,30 @@ rule extract:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/download.py extract --archive {input:q} --member {params.member:q} "
+        "python {SCRIPTS}/download.py extract --archive {input:q} --member {params.member:q} "
         "--format {params.fmt} --out {output:q} > {log} 2>&1"
 
 
-def gettext_params(wc):
+def gettext_flags(wc):
     source = corpus_spec(wc.corpus)["sources"][wc.source]
-    return {k: source.get(k) for k in ("lang", "catalog_dir", "valid", "test", "train", "drop_placeholders")}
+    flags = f"--lang {source['lang']} --catalog-dir {source['catalog_dir']} "
+    flags += f"--valid {source['valid']} --test {source['test']} "
+    flags += f"--train {source['train']} " if source.get("train") else ""
+    return flags + ("--drop-placeholders" if source["drop_placeholders"] else "--no-drop-placeholders")
 
 
 rule gettext_corpus:
     output:
         expand(PATHS["source_part"], part=SPLITS, side=SIDES, allow_missing=True),
     params:
-        source=gettext_params,
+        flags=gettext_flags,
         outdir=lambda wc, output: os.path.dirname(output[0]),
     log:
         "logs/data/gettext/{corpus}/{source}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/gettext_corpus.py --from-config {params.source:q} --out-dir {params.outdir:q} "
-        "--side-names > {log} 2>&1"
+        "python {SCRIPTS}/gettext_corpus.py {params.flags} --out-dir {params.outdir:q} --side-names > {log} 2>&1"
 
 
 rule assemble_split:
@@ -76,7 +78,7 @@ rule assemble_split:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/assemble.py --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
+        "python {SCRIPTS}/assemble.py --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} > {log} 2>&1"
 
 

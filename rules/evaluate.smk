@@ -21,7 +21,7 @@ rule translate_test:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/translate.py --model {params.model:q} --data-bin {input.data_bin:q} "
+        "python {SCRIPTS}/translate.py --model {params.model:q} --data-bin {input.data_bin:q} "
         "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} "
         "--subword {params.subword} --reference {input.reference:q} --threads {threads} "
         "--raw-output {output.raw:q} --hyp {output.hyp:q} --stats {output.stats:q} > {log} 2>&1"
@@ -42,7 +42,7 @@ rule score:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/evaluate.py --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
+        "python {SCRIPTS}/evaluate.py --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
         "--lang {params.lang} {params.detok} --corpus {wildcards.corpus} --system {wildcards.system} "
         "--out {output:q} > {log} 2>&1"
 

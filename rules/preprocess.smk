@@ -24,7 +24,7 @@ rule tokenize:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/moses.py --lang {params.lang} {params.flags} --workers {threads} "
+        "python {SCRIPTS}/moses.py --lang {params.lang} {params.flags} --workers {threads} "
         "--input {input:q} --output {output:q} > {log} 2>&1"
 
 
@@ -43,7 +43,7 @@ rule clean_train:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/clean.py --in-src {input.src:q} --in-tgt {input.tgt:q} "
+        "python {SCRIPTS}/clean.py --in-src {input.src:q} --in-tgt {input.tgt:q} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} --stats {output.stats:q} "
         "--min-len {params.clean[min_len]} --max-len {params.clean[max_len]} "
         "--ratio {params.clean[ratio]} > {log} 2>&1"
@@ -73,7 +73,7 @@ rule learn_subword:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/subword.py learn --method {params.method} {params.options} --threads {threads} "
+        "python {SCRIPTS}/subword.py learn --method {params.method} {params.options} --threads {threads} "
         "--inputs {input:q} --model {output:q} > {log} 2>&1"
 
 
@@ -96,7 +96,7 @@ rule apply_subword:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/subword.py apply --method {params.method} --model {input.model:q} "
+        "python {SCRIPTS}/subword.py apply --method {params.method} --model {input.model:q} "
         "--input {input.text:q} --output {output:q} > {log} 2>&1"
 
 
@@ -120,7 +120,7 @@ rule binarize:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/binarize.py --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
+        "python {SCRIPTS}/binarize.py --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
         "--workers {threads} --out {output:q} > {log} 2>&1"
 
 

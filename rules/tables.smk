@@ -16,7 +16,7 @@ rule summary_table:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/summarize.py --bleu {input.bleu:q} --data {params.data:q} "
+        "python {SCRIPTS}/summarize.py --bleu {input.bleu:q} --data {params.data:q} "
         "--config {params.config:q} --csv {output.csv:q} --md {output.md:q} > {log} 2>&1"
 
 

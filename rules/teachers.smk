@@ -26,7 +26,7 @@ rule train_at:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/train.py --model {params.model:q} --data-bin {input:q} --src {params.src} "
+        "python {SCRIPTS}/train.py --model {params.model:q} --data-bin {input:q} --src {params.src} "
         "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {params.gpus} --threads {threads} "
         "--done {output:q} > {log} 2>&1"
 
@@ -44,7 +44,7 @@ rule average_checkpoints:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python scripts/average.py --checkpoint-dir {params.save_dir:q} --last {params.last} "
+        "python {SCRIPTS}/average.py --checkpoint-dir {params.save_dir:q} --last {params.last} "
         "--out {output:q} > {log} 2>&1"
 
 

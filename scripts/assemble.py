@@ -9,26 +9,31 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import PipelineError, read_lines, run_main, write_lines
+from common import PipelineError, check_line, read_lines, run_main, write_lines
 
 
-def select(lines: list[str], every: int | None, invert: bool) -> list[str]:
-    """Keep every N-th line (1-based N, 2N, ...) or, with invert, all the others."""
+def selected_numbers(count: int, every: int | None, invert: bool) -> list[int]:
+    """1-based line numbers kept: every N-th line (N, 2N, ...) or, with invert, all the others."""
     if not every:
-        return lines
-    return [line for i, line in enumerate(lines, start=1) if (i % every == 0) != invert]
+        return list(range(1, count + 1))
+    return [i for i in range(1, count + 1) if (i % every == 0) != invert]
 
 
 def assemble(parts: list[dict], strict: bool, max_chars: int) -> tuple[list[str], list[str]]:
+    """Concatenate the parts; strict checks apply to the selected lines only (a held-out valid
+    set drawn from training text must not fail on a training line it does not keep)."""
     src_out, tgt_out = [], []
     for part in parts:
-        src = read_lines(part["src"], max_chars if strict else None, allow_empty=not strict)
-        tgt = read_lines(part["tgt"], max_chars if strict else None, allow_empty=not strict)
+        src, tgt = read_lines(part["src"]), read_lines(part["tgt"])
         if len(src) != len(tgt):
             raise PipelineError(
                 f"line-count mismatch: {part['src']} has {len(src)} lines, {part['tgt']} has {len(tgt)}")
-        src_out += select(src, part.get("every"), part.get("invert", False))
-        tgt_out += select(tgt, part.get("every"), part.get("invert", False))
+        for number in selected_numbers(len(src), part.get("every"), part.get("invert", False)):
+            for path, lines in ((part["src"], src), (part["tgt"], tgt)):
+                if strict:
+                    check_line(path, number, lines[number - 1], max_chars, allow_empty=False)
+            src_out.append(src[number - 1])
+            tgt_out.append(tgt[number - 1])
     if not src_out:
         raise PipelineError("the split is empty after selection: " + ", ".join(p["src"] for p in parts))
     return src_out, tgt_out

@@ -7,7 +7,6 @@ Whitespace is collapsed as clean-corpus-n does before counting.
 from __future__ import annotations
 
 import argparse
-import json
 
 from common import PipelineError, read_lines, run_main, write_json, write_lines
 

@@ -28,6 +28,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", encoding: str | None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -71,12 +72,17 @@ def read_lines(path: str | os.PathLike, max_chars: int | None = None,
             except UnicodeDecodeError as err:
                 raise PipelineError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
             line = line.rstrip("\n").rstrip("\r")
-            if not allow_empty and not line.strip():
-                raise PipelineError(f"{path}:{number}: empty line")
-            if max_chars is not None and len(line) > max_chars:
-                raise PipelineError(f"{path}:{number}: line of {len(line)} characters exceeds the limit of {max_chars} (preprocess.max_line_chars)")
+            check_line(path, number, line, max_chars, allow_empty)
             lines.append(line)
     return lines
+
+
+def check_line(path, number: int, line: str, max_chars: int | None, allow_empty: bool) -> None:
+    if not allow_empty and not line.strip():
+        raise PipelineError(f"{path}:{number}: empty line")
+    if max_chars is not None and len(line) > max_chars:
+        raise PipelineError(f"{path}:{number}: line of {len(line)} characters exceeds the limit of "
+                            f"{max_chars} (preprocess.max_line_chars)")
 
 
 def write_lines(path: str | os.PathLike, lines) -> int:

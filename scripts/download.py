@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import fnmatch
 import gzip
-import hashlib
 import html
 import http.client
 import os
@@ -22,12 +21,13 @@ import re
 import shutil
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+
+from common import atomic_output, sha256_file
 
 TIMEOUT = 60  # seconds per socket operation; a stalled server becomes a retry, not a hang
 BACKOFF = 2.0  # seconds before the first retry, doubled each time
@@ -49,14 +49,6 @@ class UnsafeArchiveError(ExtractError):
 
 def _warn(msg):
     print(f"download.py: {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_file(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for buf in iter(lambda: f.read(chunk), b""):
-            h.update(buf)
-    return h.hexdigest()
 
 
 def _transfer(src, part, chunk):
@@ -179,7 +171,12 @@ def open_member(archive, member=None):
                                              + (f" -> {i.linkname!r}" if target else ""))
             name = _select(archive, [i.name for i in infos if i.isfile()], member or "*")
             with tf.extractfile(name) as f:
-                yield name, f
+                # Giga-FrEn ships its sides as .gz files inside the tar.
+                if name.endswith(".gz"):
+                    with gzip.GzipFile(fileobj=f) as inner:
+                        yield name, inner
+                else:
+                    yield name, f
     elif zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -214,29 +211,19 @@ def extract_member(archive, member, out, fmt):
     """Write the text of one member to `out` atomically; returns the number of lines."""
     if fmt not in FORMATS:
         raise ExtractError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    outdir = os.path.dirname(os.path.abspath(out))
-    os.makedirs(outdir, exist_ok=True)
-    with open_member(archive, member) as (name, stream):
+    with open_member(archive, member) as (name, stream), atomic_output(out) as f:
         where = f"{archive}:{name}"
-        fd, tmp = tempfile.mkstemp(dir=outdir, prefix=f".{os.path.basename(out)}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                lines = _lines(stream, where)
-                if fmt == "tags":
-                    lines = (ln.strip() for ln in lines if not ln.lstrip().startswith("<"))
-                elif fmt in ("sgm", "xml"):
-                    segs = SEG_RE.findall("\n".join(lines))
-                    if not segs:
-                        raise ExtractError(f"{where}: no <seg> elements found")
-                    lines = (" ".join(html.unescape(s).split("\n")).strip() for s in segs)
-                n = 0
-                for n, line in enumerate(lines, 1):
-                    f.write(line + "\n")
-            os.replace(tmp, out)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(tmp)
-            raise
+        lines = _lines(stream, where)
+        if fmt == "tags":
+            lines = (ln.strip() for ln in lines if not ln.lstrip().startswith("<"))
+        elif fmt in ("sgm", "xml"):
+            segs = SEG_RE.findall("\n".join(lines))
+            if not segs:
+                raise ExtractError(f"{where}: no <seg> elements found")
+            lines = (" ".join(html.unescape(s).split("\n")).strip() for s in segs)
+        n = 0
+        for n, line in enumerate(lines, 1):
+            f.write(line + "\n")
     return n
 
 

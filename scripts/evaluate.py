@@ -22,7 +22,7 @@ _COMPOUND = re.compile(r"(\S)-(\S)")
 
 def compound_split(line: str) -> str:
     """One non-overlapping pass, exactly like the perl one-liner the papers' numbers come from
-    (so "a-b-c" becomes "a ##AT##-##AT## b-c")."""
+    (so the one-letter "a-b-c" becomes "a ##AT##-##AT## b-c")."""
     return _COMPOUND.sub(r"\1 ##AT##-##AT## \2", line)
 
 

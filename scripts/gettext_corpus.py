@@ -49,9 +49,10 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
+
+from common import atomic_output
 
 MO_MAGIC = 0x950412DE
 DEFAULT_CATALOG_DIR = "/usr/share/locale"
@@ -600,25 +601,17 @@ def split_stats(splits: dict[str, list[Pair]]) -> dict:
 
 
 def write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as handle:
+        handle.write(text)
 
 
-def write_outputs(out_dir: str, lang: str, splits: dict[str, list[Pair]], stats: dict) -> None:
+def write_outputs(out_dir: str, suffixes: tuple[str, str], splits: dict[str, list[Pair]], stats: dict) -> None:
+    """Write <split>.<suffix> files: suffixes are ("en", lang), or ("src", "tgt") for the workflow."""
     os.makedirs(out_dir, exist_ok=True)
     for name in SPLITS:
         items = splits[name]
-        write_atomic(os.path.join(out_dir, f"{name}.en"), "".join(p.src + "\n" for p in items))
-        write_atomic(os.path.join(out_dir, f"{name}.{lang}"), "".join(p.tgt + "\n" for p in items))
+        write_atomic(os.path.join(out_dir, f"{name}.{suffixes[0]}"), "".join(p.src + "\n" for p in items))
+        write_atomic(os.path.join(out_dir, f"{name}.{suffixes[1]}"), "".join(p.tgt + "\n" for p in items))
     write_atomic(os.path.join(out_dir, "stats.json"),
                  json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
 
@@ -657,6 +650,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-placeholders", action=argparse.BooleanOptionalAction, default=True,
                    help="drop pairs with printf/brace placeholders (default: on)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--side-names", action="store_true",
+                   help="name the files <split>.src/.tgt (the workflow's raw stage) instead of .en/.LANG")
     return p
 
 
@@ -716,7 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "splits": split_stats(splits),
             "catalogs": [c.to_json() for c in ordered],
         }
-        write_outputs(args.out_dir, args.lang, splits, stats)
+        suffixes = ("src", "tgt") if args.side_names else ("en", args.lang)
+        write_outputs(args.out_dir, suffixes, splits, stats)
     except CorpusError as exc:
         print(f"gettext_corpus: error: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import PipelineError, atomic_output, atomic_path, read_lines, run_main, write_lines
+from common import atomic_output, atomic_path, read_lines, run_main, write_lines
 
 
 def learn_bpe(inputs: list[str], model: str, operations: int) -> None:

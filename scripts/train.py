@@ -31,7 +31,7 @@ def fairseq_env(threads: int) -> dict:
 def run_fairseq(tool: str, args: list[str], threads: int, stdout=None) -> None:
     command = [sys.executable, "-m", "natpipe.fairseq_cli", tool] + args
     print("+ fairseq-" + tool + " " + " ".join(args), file=sys.stderr, flush=True)
-    result = subprocess.run(command, env=fairseq_env(threads), stdout=stdout, cwd=REPO)
+    result = subprocess.run(command, env=fairseq_env(threads), stdout=stdout)
     if result.returncode != 0:
         raise PipelineError(f"fairseq-{tool} exited with status {result.returncode} (see the rule's log)")
 

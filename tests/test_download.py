@@ -334,3 +334,15 @@ def test_cli_fetch_and_extract(tmp_path, corpus):
                   "--out", str(tmp_path / "train.en"))
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "train.en").read_text().splitlines()[1] == "SATZ NUMMER 1 ÜBER ÄPFEL."
+
+
+def test_gzip_member_inside_tar_is_decompressed(tmp_path):
+    payload = gzip.compress("erste Zeile\nzweite Zeile\n".encode())
+    archive = tmp_path / "giga.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo("giga/giga-fren.release2.fixed.de.gz")
+        info.size = len(payload)
+        tf.addfile(info, io.BytesIO(payload))
+    out = tmp_path / "out.txt"
+    assert dl.extract_member(str(archive), "*.de.gz", str(out), "text") == 2
+    assert out.read_text(encoding="utf-8") == "erste Zeile\nzweite Zeile\n"

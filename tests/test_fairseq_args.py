@@ -1,0 +1,38 @@
+"""The mapping from natpipe model settings to fairseq flags, and CPU/DDP selection."""
+import fairseq_args as fa
+
+MODEL = {"kind": "at", "arch": "transformer", "encoder_layers": 3, "decoder_layers": 2, "embed_dim": 64,
+         "ffn_dim": 128, "heads": 4, "share_all_embeddings": True, "pre_norm": True,
+         "train": {"dropout": 0.3, "max_tokens": 1000, "update_freq": 4, "max_update": 10,
+                   "save_interval_updates": 5, "average_last": 3, "lr": 0.0007},
+         "generate": {"beam": 4, "lenpen": 0.6}}
+
+
+def flag(args, name):
+    return args[args.index(name) + 1]
+
+
+def test_device_selection_follows_gpu_count():
+    assert fa.device_args(0) == ["--cpu"]
+    assert fa.device_args(1) == []
+    assert fa.device_args(4, fp16=True) == ["--distributed-world-size", "4", "--fp16"]
+
+
+def test_train_args_carry_every_setting():
+    args = fa.train_args(MODEL, "bin", "en", "de", "ckpt", gpus=0)
+    assert args[0] == "bin" and "--cpu" in args
+    assert flag(args, "--encoder-layers") == "3" and flag(args, "--decoder-layers") == "2"
+    assert flag(args, "--encoder-embed-dim") == flag(args, "--decoder-embed-dim") == "64"
+    assert flag(args, "--dropout") == "0.3" and flag(args, "--lr") == "0.0007"
+    assert flag(args, "--update-freq") == "4" and flag(args, "--max-tokens") == "1000"
+    assert flag(args, "--keep-interval-updates") == "3"  # enough checkpoints to average
+    assert "--encoder-normalize-before" in args and "--share-all-embeddings" in args
+    assert flag(args, "--user-dir") == fa.PLUGIN_DIR
+
+
+def test_generate_args_remove_the_right_subword_marker():
+    bpe = fa.generate_args(MODEL, "bin", "en", "de", "m.pt", "bpe", "test", gpus=0)
+    spm = fa.generate_args(MODEL, "bin", "en", "de", "m.pt", "sentencepiece", "test", gpus=1)
+    assert flag(bpe, "--remove-bpe") == "subword_nmt" and flag(spm, "--remove-bpe") == "sentencepiece"
+    assert flag(bpe, "--beam") == "4" and flag(bpe, "--lenpen") == "0.6"
+    assert "--cpu" in bpe and "--cpu" not in spm

@@ -1,0 +1,122 @@
+"""Preprocessing steps: Moses round trip, clean-corpus-n semantics, subword models, assembly."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import assemble
+import clean
+import moses
+import subword
+from common import PipelineError, read_lines
+
+
+def test_moses_tokenizes_without_escaping_and_splits_dashes():
+    out = moses.process_lines(["Das \u201eHaus-Boot\u201c kostet 5 € & mehr."], "de")
+    assert out == ['Das " Haus @-@ Boot " kostet 5 € & mehr .']
+    assert moses.process_lines(["state-of-the-art"], "en", aggressive=False) == ["state-of-the-art"]
+
+
+def test_detokenize_inverts_tokenize():
+    lines = ["Wir gehen nach Hause, oder?", "Ein Haus-Boot (klein)."]
+    tok = moses.process_lines(lines, "de")
+    assert moses.detokenize_lines(tok, "de") == lines
+
+
+@pytest.mark.parametrize("src,tgt,kept", [
+    ("a b", "c d", True),
+    ("a", "b c d", False),        # ratio 3 > 2.5
+    ("a b", "c d e f g", True),   # ratio 2.5 is allowed (not greater)
+    ("", "a", False),             # empty side
+    ("a " * 6, "b " * 6, False),  # 6 tokens > max_len 5
+])
+def test_clean_corpus_n_semantics(src, tgt, kept):
+    assert clean.keep_pair(" ".join(src.split()), " ".join(tgt.split()), 1, 5, 2.5) is kept
+
+
+def test_clean_collapses_whitespace_before_counting():
+    assert clean.clean(["a  b ", "x"], [" c d", "y z w v"], 1, 10, 2.0) == (["a b"], ["c d"])
+
+
+def test_bpe_is_joint_and_reversible(tmp_path):
+    src = tmp_path / "train.src"
+    tgt = tmp_path / "train.tgt"
+    src.write_text("lower lowest newer newest\n" * 20, encoding="utf-8")
+    tgt.write_text("niedriger niedrigste neuer neueste\n" * 20, encoding="utf-8")
+    model = tmp_path / "bpe.codes"
+    subword.learn_bpe([str(src), str(tgt)], str(model), 30)
+    segment = subword.segmenter("bpe", str(model))
+    for line in ("lowest newest", "niedrigste neueste Wort"):
+        pieces = segment(line)
+        assert pieces.replace("@@ ", "") == line
+    assert "niedrig" in model.read_text(encoding="utf-8").replace(" ", "")  # learned from both sides
+
+
+def test_sentencepiece_round_trip(tmp_path):
+    text = tmp_path / "train.txt"
+    text.write_text("".join(f"sentence number {i} with some words\n" for i in range(200)), encoding="utf-8")
+    model = tmp_path / "spm.model"
+    subword.learn_sentencepiece([str(text)], str(model), 40, "unigram", 1.0, 1)
+    pieces = subword.segmenter("sentencepiece", str(model))("sentence number 7")
+    assert "".join(pieces.split()).replace("\u2581", " ").strip() == "sentence number 7"
+
+
+def test_assemble_selects_every_nth_line():
+    assert assemble.selected_numbers(7, 3, False) == [3, 6]
+    assert assemble.selected_numbers(7, 3, True) == [1, 2, 4, 5, 7]
+    assert assemble.selected_numbers(3, None, False) == [1, 2, 3]
+
+
+def test_strict_checks_only_the_selected_lines(tmp_path):
+    parts = _pair(tmp_path, ["a", "", "c", "d"], b"w\nx\ny\nz\n")
+    parts[0]["every"] = 2  # keeps lines 2 and 4; line 2 is empty
+    with pytest.raises(PipelineError, match=r"a\.src:2: empty line"):
+        assemble.assemble(parts, strict=True, max_chars=100)
+    parts[0]["invert"] = True  # keeps lines 1 and 3: the empty line is not part of this split
+    assert assemble.assemble(parts, strict=True, max_chars=100) == (["a", "c"], ["w", "y"])
+
+
+def _pair(tmp_path, src_lines, tgt_bytes):
+    (tmp_path / "a.src").write_text("".join(x + "\n" for x in src_lines), encoding="utf-8")
+    (tmp_path / "a.tgt").write_bytes(tgt_bytes)
+    return [{"src": str(tmp_path / "a.src"), "tgt": str(tmp_path / "a.tgt")}]
+
+
+def test_assemble_reports_line_count_mismatch_with_both_files(tmp_path):
+    parts = _pair(tmp_path, ["a", "b"], b"x\n")
+    with pytest.raises(PipelineError, match=r"a\.src has 2 lines, .*a\.tgt has 1"):
+        assemble.assemble(parts, strict=False, max_chars=100)
+
+
+def test_assemble_reports_invalid_utf8_with_line_number(tmp_path):
+    parts = _pair(tmp_path, ["a", "b"], b"x\n\xff\xfe\n")
+    with pytest.raises(PipelineError, match=r"a\.tgt:2: invalid UTF-8"):
+        assemble.assemble(parts, strict=False, max_chars=100)
+
+
+def test_strict_splits_refuse_empty_and_long_lines(tmp_path):
+    parts = _pair(tmp_path, ["a", "b"], b"x\n\n")
+    assemble.assemble(parts, strict=False, max_chars=100)  # training data: cleaning drops it later
+    with pytest.raises(PipelineError, match=r"a\.tgt:2: empty line"):
+        assemble.assemble(parts, strict=True, max_chars=100)
+    parts = _pair(tmp_path, ["a", "b" * 11], b"x\ny\n")
+    with pytest.raises(PipelineError, match=r"a\.src:2: line of 11 characters exceeds the limit of 10"):
+        assemble.assemble(parts, strict=True, max_chars=10)
+
+
+def test_assemble_cli_leaves_no_output_on_error(tmp_path):
+    parts = _pair(tmp_path, ["a", "b"], b"x\n")
+    out_src, out_tgt = tmp_path / "out.src", tmp_path / "out.tgt"
+    result = subprocess.run([sys.executable, assemble.__file__, "--parts", json.dumps(parts),
+                             "--out-src", out_src, "--out-tgt", out_tgt], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "assemble.py: error: line-count mismatch" in result.stderr
+    assert not out_src.exists() and not out_tgt.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.src", "a.tgt"]
+
+
+def test_read_lines_strips_only_line_endings(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b" a \r\nb\n")
+    assert read_lines(path) == [" a ", "b"]
