@@ -14,6 +14,13 @@ from snakemake.utils import validate
 SCRIPTS = os.path.join(workflow.basedir, "scripts")
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 sys.path.insert(0, SCRIPTS)
+
+
+def script(name):
+    """Absolute path of a pipeline CLI, passed to shell commands through params."""
+    return os.path.join(SCRIPTS, f"{name}.py")
+
+
 from config_check import ConfigError, check as check_config  # noqa: E402
 
 try:
@@ -195,3 +202,48 @@ def per_system(template):
 
 def all_targets():
     return [PATHS["summary_csv"], PATHS["summary_md"]]
+
+
+# Input and parameter functions of the stage files.
+
+
+def extract_inputs(wc):
+    source = corpus_spec(wc.corpus)["sources"][wc.source]
+    return PATHS["download"].format(filename=url_filename(source["url"]))
+
+
+def gettext_flags(wc):
+    source = corpus_spec(wc.corpus)["sources"][wc.source]
+    flags = f"--lang {source['lang']} --catalog-dir {source['catalog_dir']} "
+    flags += f"--valid {source['valid']} --test {source['test']} "
+    flags += f"--train {source['train']} " if source.get("train") else ""
+    return flags + ("--drop-placeholders" if source["drop_placeholders"] else "--no-drop-placeholders")
+
+
+def moses_flags(wc):
+    moses = corpus_spec(wc.corpus)["preprocess"]["moses"]
+    flags = [] if moses["normalize"] else ["--no-normalize"]
+    flags += [] if moses["tokenize"] else ["--no-tokenize"]
+    flags += ["--aggressive-dash-splits"] if moses["aggressive_dash_splits"] else []
+    return " ".join(flags)
+
+
+def subword_spec(corpus):
+    return corpus_spec(corpus)["preprocess"]["subword"]
+
+
+def segment_input(wc):
+    side = side_of(wc.corpus, wc.lang)
+    template = PATHS["clean"] if wc.split == "train" else PATHS["tok"]
+    return template.format(corpus=wc.corpus, split=wc.split, side=side)
+
+
+def binarize_inputs(wc):
+    spec = corpus_spec(wc.corpus)
+    return [PATHS["subword"].format(corpus=wc.corpus, split=s, lang=spec[side]) for s in SPLITS for side in SIDES]
+
+
+def at_system(wc):
+    if model_spec(wc.system)["kind"] != "at":
+        raise WorkflowError(f"models.{wc.system}: kind {model_spec(wc.system)['kind']} is not trained by the teacher rules")
+    return PATHS["data_bin"].format(corpus=wc.corpus)

@@ -6,6 +6,7 @@ rule download:
     output:
         PATHS["download"],
     params:
+        script=script("download"),
         url=lambda wc: download_table()[wc.filename][0],
         sha256=lambda wc: download_table()[wc.filename][1] or "",
         mirror=f"--mirror {config['mirror']}" if config.get("mirror") else "",
@@ -15,13 +16,8 @@ rule download:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/download.py fetch --url {params.url:q} --sha256 {params.sha256:q} "
+        "python {params.script} fetch --url {params.url:q} --sha256 {params.sha256:q} "
         "--out {output:q} {params.mirror} > {log} 2>&1"
-
-
-def extract_inputs(wc):
-    source = corpus_spec(wc.corpus)["sources"][wc.source]
-    return PATHS["download"].format(filename=url_filename(source["url"]))
 
 
 rule extract:
@@ -30,6 +26,7 @@ rule extract:
     output:
         PATHS["source_all"],
     params:
+        script=script("download"),
         member=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source]["members"][lang_of(wc.corpus, wc.side)],
         fmt=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source].get("format", "text"),
     log:
@@ -37,22 +34,15 @@ rule extract:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/download.py extract --archive {input:q} --member {params.member:q} "
+        "python {params.script} extract --archive {input:q} --member {params.member:q} "
         "--format {params.fmt} --out {output:q} > {log} 2>&1"
-
-
-def gettext_flags(wc):
-    source = corpus_spec(wc.corpus)["sources"][wc.source]
-    flags = f"--lang {source['lang']} --catalog-dir {source['catalog_dir']} "
-    flags += f"--valid {source['valid']} --test {source['test']} "
-    flags += f"--train {source['train']} " if source.get("train") else ""
-    return flags + ("--drop-placeholders" if source["drop_placeholders"] else "--no-drop-placeholders")
 
 
 rule gettext_corpus:
     output:
         expand(PATHS["source_part"], part=SPLITS, side=SIDES, allow_missing=True),
     params:
+        script=script("gettext_corpus"),
         flags=gettext_flags,
         outdir=lambda wc, output: os.path.dirname(output[0]),
     log:
@@ -60,7 +50,7 @@ rule gettext_corpus:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/gettext_corpus.py {params.flags} --out-dir {params.outdir:q} --side-names > {log} 2>&1"
+        "python {params.script} {params.flags} --out-dir {params.outdir:q} --side-names > {log} 2>&1"
 
 
 rule assemble_split:
@@ -70,6 +60,7 @@ rule assemble_split:
         src=PATHS["raw"].replace("{side}", "src"),
         tgt=PATHS["raw"].replace("{side}", "tgt"),
     params:
+        script=script("assemble"),
         parts=lambda wc: json.dumps(split_parts(wc.corpus, wc.split)),
         strict=lambda wc: "--strict" if wc.split != "train" else "",
         max_chars=lambda wc: corpus_spec(wc.corpus)["preprocess"]["max_line_chars"],
@@ -78,7 +69,7 @@ rule assemble_split:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/assemble.py --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
+        "python {params.script} --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} > {log} 2>&1"
 
 

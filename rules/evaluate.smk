@@ -11,6 +11,7 @@ rule translate_test:
         hyp=PATHS["hyp"],
         stats=PATHS["translate_stats"],
     params:
+        script=script("translate"),
         model=lambda wc: model_json(wc.system),
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
@@ -21,7 +22,7 @@ rule translate_test:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/translate.py --model {params.model:q} --data-bin {input.data_bin:q} "
+        "python {params.script} --model {params.model:q} --data-bin {input.data_bin:q} "
         "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} "
         "--subword {params.subword} --reference {input.reference:q} --threads {threads} "
         "--raw-output {output.raw:q} --hyp {output.hyp:q} --stats {output.stats:q} > {log} 2>&1"
@@ -35,6 +36,7 @@ rule score:
     output:
         PATHS["bleu"],
     params:
+        script=script("evaluate"),
         lang=lambda wc: lang_of(wc.corpus, "tgt"),
         detok=lambda wc: "" if corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
     log:
@@ -42,7 +44,7 @@ rule score:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/evaluate.py --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
+        "python {params.script} --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
         "--lang {params.lang} {params.detok} --corpus {wildcards.corpus} --system {wildcards.system} "
         "--out {output:q} > {log} 2>&1"
 

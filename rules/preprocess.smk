@@ -2,20 +2,13 @@
 # data, a joint subword model (subword-nmt BPE or SentencePiece), fairseq-preprocess.
 
 
-def moses_flags(wc):
-    moses = corpus_spec(wc.corpus)["preprocess"]["moses"]
-    flags = [] if moses["normalize"] else ["--no-normalize"]
-    flags += [] if moses["tokenize"] else ["--no-tokenize"]
-    flags += ["--aggressive-dash-splits"] if moses["aggressive_dash_splits"] else []
-    return " ".join(flags)
-
-
 rule tokenize:
     input:
         PATHS["raw"],
     output:
         PATHS["tok"],
     params:
+        script=script("moses"),
         lang=lambda wc: lang_of(wc.corpus, wc.side),
         flags=moses_flags,
     threads: 2
@@ -24,7 +17,7 @@ rule tokenize:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/moses.py --lang {params.lang} {params.flags} --workers {threads} "
+        "python {params.script} --lang {params.lang} {params.flags} --workers {threads} "
         "--input {input:q} --output {output:q} > {log} 2>&1"
 
 
@@ -37,20 +30,17 @@ rule clean_train:
         tgt=PATHS["clean"].replace("{side}", "tgt"),
         stats=PATHS["clean_stats"],
     params:
+        script=script("clean"),
         clean=lambda wc: corpus_spec(wc.corpus)["preprocess"]["clean"],
     log:
         "logs/preprocess/clean/{corpus}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/clean.py --in-src {input.src:q} --in-tgt {input.tgt:q} "
+        "python {params.script} --in-src {input.src:q} --in-tgt {input.tgt:q} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} --stats {output.stats:q} "
         "--min-len {params.clean[min_len]} --max-len {params.clean[max_len]} "
         "--ratio {params.clean[ratio]} > {log} 2>&1"
-
-
-def subword_spec(corpus):
-    return corpus_spec(corpus)["preprocess"]["subword"]
 
 
 rule learn_subword:
@@ -59,6 +49,7 @@ rule learn_subword:
     output:
         PATHS["subword_model"],
     params:
+        script=script("subword"),
         method=lambda wc: subword_spec(wc.corpus)["method"],
         options=lambda wc: (
             f"--operations {subword_spec(wc.corpus)['operations']}"
@@ -73,14 +64,8 @@ rule learn_subword:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/subword.py learn --method {params.method} {params.options} --threads {threads} "
+        "python {params.script} learn --method {params.method} {params.options} --threads {threads} "
         "--inputs {input:q} --model {output:q} > {log} 2>&1"
-
-
-def segment_input(wc):
-    side = side_of(wc.corpus, wc.lang)
-    template = PATHS["clean"] if wc.split == "train" else PATHS["tok"]
-    return template.format(corpus=wc.corpus, split=wc.split, side=side)
 
 
 rule apply_subword:
@@ -90,19 +75,15 @@ rule apply_subword:
     output:
         PATHS["subword"],
     params:
+        script=script("subword"),
         method=lambda wc: subword_spec(wc.corpus)["method"],
     log:
         "logs/preprocess/apply_subword/{corpus}/{split}.{lang}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/subword.py apply --method {params.method} --model {input.model:q} "
+        "python {params.script} apply --method {params.method} --model {input.model:q} "
         "--input {input.text:q} --output {output:q} > {log} 2>&1"
-
-
-def binarize_inputs(wc):
-    spec = corpus_spec(wc.corpus)
-    return [PATHS["subword"].format(corpus=wc.corpus, split=s, lang=spec[side]) for s in SPLITS for side in SIDES]
 
 
 rule binarize:
@@ -111,6 +92,7 @@ rule binarize:
     output:
         directory(PATHS["data_bin"]),
     params:
+        script=script("binarize"),
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         prefix=lambda wc: os.path.dirname(PATHS["subword"].format(corpus=wc.corpus, split="x", lang="xx")),
@@ -120,7 +102,7 @@ rule binarize:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/binarize.py --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
+        "python {params.script} --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
         "--workers {threads} --out {output:q} > {log} 2>&1"
 
 

@@ -9,6 +9,7 @@ rule summary_table:
         csv=report(PATHS["summary_csv"], caption="../report/summary.rst", category="Tables"),
         md=PATHS["summary_md"],
     params:
+        script=script("summarize"),
         data=json.dumps({c: raw_files(c) for c in RUN}),
         config=json.dumps(config, sort_keys=True),
     log:
@@ -16,7 +17,7 @@ rule summary_table:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/summarize.py --bleu {input.bleu:q} --data {params.data:q} "
+        "python {params.script} --bleu {input.bleu:q} --data {params.data:q} "
         "--config {params.config:q} --csv {output.csv:q} --md {output.md:q} > {log} 2>&1"
 
 

@@ -1,18 +1,13 @@
 # AT teachers: train (resumable), average the last checkpoints.
 
 
-def at_system(wc):
-    if model_spec(wc.system)["kind"] != "at":
-        raise WorkflowError(f"models.{wc.system}: kind {model_spec(wc.system)['kind']} is not trained by the teacher rules")
-    return PATHS["data_bin"].format(corpus=wc.corpus)
-
-
 rule train_at:
     input:
         at_system,
     output:
         PATHS["train_done"],
     params:
+        script=script("train"),
         model=lambda wc: model_json(wc.system),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         src=lambda wc: lang_of(wc.corpus, "src"),
@@ -26,7 +21,7 @@ rule train_at:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/train.py --model {params.model:q} --data-bin {input:q} --src {params.src} "
+        "python {params.script} --model {params.model:q} --data-bin {input:q} --src {params.src} "
         "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {params.gpus} --threads {threads} "
         "--done {output:q} > {log} 2>&1"
 
@@ -37,6 +32,7 @@ rule average_checkpoints:
     output:
         PATHS["average"],
     params:
+        script=script("average"),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         last=lambda wc: model_spec(wc.system)["train"]["average_last"],
     log:
@@ -44,7 +40,7 @@ rule average_checkpoints:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {SCRIPTS}/average.py --checkpoint-dir {params.save_dir:q} --last {params.last} "
+        "python {params.script} --checkpoint-dir {params.save_dir:q} --last {params.last} "
         "--out {output:q} > {log} 2>&1"
 
 

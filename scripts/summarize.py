@@ -84,7 +84,10 @@ def main() -> None:
 
 def _markdown(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in table.itertuples(index=False))
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")  # sacrebleu signatures contain pipes
+
+    body = "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in table.itertuples(index=False))
     return header + body
 
 

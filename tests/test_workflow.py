@@ -1,0 +1,94 @@
+"""The Snakemake DAG: dry runs of the default config and every preset, config errors, targets."""
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+
+PRESETS = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
+PIPELINE = ["assemble_split", "tokenize", "clean_train", "learn_subword", "apply_subword", "binarize",
+            "train_at", "average_checkpoints", "translate_test", "score", "summary_table"]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_default_dry_run_lists_the_whole_pipeline():
+    result = snakemake("-n", "--forceall", check=True)
+    counts = job_counts(result.stdout)
+    assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
+                      "apply_subword": 6, "binarize": 1, "train_at": 1, "average_checkpoints": 1,
+                      "translate_test": 1, "score": 1, "summary_table": 1, "all": 1}
+
+
+def test_the_preset_list_is_complete():
+    assert PRESETS == sorted(["wmt14_en_de", "wmt14_de_en", "wmt16_en_ro", "wmt16_ro_en", "iwslt14_de_en",
+                              "wmt14_en_fr", "wmt20_ja_en", "iwslt17_ko_en", "iwslt17_ar_en", "nist_zh_en"])
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "nist_zh_en"])
+def test_preset_dry_run_downloads_and_runs_every_stage(preset):
+    config = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())
+    corpus = config["corpora"][config["run"][0]]
+    urls = {s["url"] for s in corpus["sources"].values() if s["kind"] == "url"}
+    result = snakemake("-n", "--configfile", f"configs/{preset}.yaml", check=True)
+    counts = job_counts(result.stdout)
+    assert counts["download"] == len(urls)
+    assert counts["extract"] == 2 * len(corpus["sources"])
+    assert all(counts.get(rule, 0) >= 1 for rule in PIPELINE), counts
+    assert counts["train_at"] == len(corpus["systems"])
+    assert counts["tokenize"] == 6 and counts["apply_subword"] == 6
+
+
+def test_licensed_corpus_without_data_fails_with_an_explanation():
+    result = snakemake("-n", "--configfile", "configs/nist_zh_en.yaml")
+    assert result.returncode != 0
+    assert "config key corpora.nist_zh_en.sources." in result.stderr + result.stdout
+    assert "licensed data" in result.stderr + result.stdout
+
+
+def test_slurm_profile_dry_run_requests_gpus_for_training():
+    result = snakemake("-n", "--profile", "profiles/slurm", "--configfile", "configs/wmt14_en_de.yaml",
+                       check=True)
+    jobs = result.stdout.split("\n\n")
+    train_jobs = [job for job in jobs if "rule train_at:" in job]
+    assert len(train_jobs) == 3 and all(re.search(r"\bgpu=8\b", job) for job in train_jobs)
+    tokenize_jobs = [job for job in jobs if "rule tokenize:" in job]
+    assert tokenize_jobs and not any(re.search(r"\bgpu=", job) for job in tokenize_jobs)
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"corpora": {"sample_en_de": {"preprocess": {"subword": {"method": "bpe", "operation": 10}}}}},
+     "config key corpora.sample_en_de.preprocess.subword.operation: unknown key; did you mean 'operations'?"),
+    ({"models": {"at_sample": {"train": {"max_update": "many"}}}},
+     "config key models.at_sample.train.max_update: 'many' is not of type 'integer'"),
+    ({"corpora": {"sample_en_de": {"teacher": "at_missing"}}},
+     "config key corpora.sample_en_de.teacher: 'at_missing' is not a key of models"),
+    ({"run": ["nowhere"]}, "config key run: 'nowhere' is not a key of corpora"),
+    ({"mirrors": "x"}, "config key mirrors: unknown key; did you mean 'mirror'?"),
+])
+def test_config_errors_name_the_key(tmp_path, override, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(override))
+    result = snakemake("-n", "--configfile", path)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+
+
+def test_a_single_target_builds_only_its_ancestors():
+    result = snakemake("-n", "--forceall", "results/sample_en_de/at_sample/test.bleu.json", check=True)
+    assert "summary_table" not in job_counts(result.stdout)
+    # the German test side needs the BPE model (train text of both sides) and its own text only
+    result = snakemake("-n", "--forceall", "results/sample_en_de/prep/subword/test.de", check=True)
+    assert job_counts(result.stdout) == {"assemble_split": 2, "tokenize": 3, "clean_train": 1,
+                                         "learn_subword": 1, "apply_subword": 1}
+
+
+def test_snakemake_lint_is_quiet():
+    result = snakemake("--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
