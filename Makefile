@@ -8,9 +8,11 @@ PIP := $(VPY) -m pip install --disable-pip-version-check -q -c envs/constraints.
 # The stamp records which requirement files the venv was built from: editing any of them
 # reinstalls, otherwise a second call installs nothing.
 STAMP := $(VENV)/.natpipe-installed
+# Rules call `python`: the venv's must come first on PATH.
+RUN_ENV := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 REQS := envs/constraints.txt envs/build.txt envs/requirements.txt envs/fairseq.txt
 
-.PHONY: install run test lint dryrun clean-results
+.PHONY: install run test lint dryrun
 
 install: $(STAMP)
 
@@ -26,14 +28,14 @@ $(STAMP): $(REQS)
 	touch $(STAMP)
 
 run: install
-	$(VENV)/bin/snakemake --profile profiles/local
+	$(RUN_ENV) snakemake --profile profiles/local
 	@echo "[natpipe] results table: $(CURDIR)/results/tables/summary.md"
 
 test: install
-	$(VENV)/bin/python -m pytest -q tests
+	$(RUN_ENV) python -m pytest -q tests
 
 lint: install
-	$(VENV)/bin/snakemake --lint
+	$(RUN_ENV) snakemake --lint
 
 dryrun: install
-	$(VENV)/bin/snakemake -n --profile profiles/local
+	$(RUN_ENV) snakemake -n --profile profiles/local

@@ -1,11 +1,14 @@
 # natpipe: one data / teacher / BLEU / speed protocol for non-autoregressive MT papers.
 # This file is a table of contents; each stage lives in rules/<stage>.smk.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# Absolute so that `snakemake --directory <elsewhere>` still starts from the embedded default.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 report: "report/workflow.rst"

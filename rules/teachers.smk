@@ -12,7 +12,6 @@ rule train_at:
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
-        gpus=gpus_for_training(),
     threads: config["compute"]["cpu_threads"]
     resources:
         gpu=gpus_for_training(),
@@ -22,7 +21,7 @@ rule train_at:
         "../envs/natpipe.yaml"
     shell:
         "python {params.script} --model {params.model:q} --data-bin {input:q} --src {params.src} "
-        "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {params.gpus} --threads {threads} "
+        "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} --threads {threads} "
         "--done {output:q} > {log} 2>&1"
 
 

@@ -77,12 +77,12 @@ def main() -> None:
     with atomic_output(args.md) as handle:
         handle.write("# natpipe summary\n\nBLEU on each corpus's test set: `bleu_tok` is tokenized BLEU as the "
                      "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column).\n\n")
-        handle.write(_markdown(table))
+        handle.write(markdown_table(table))
         handle.write("\n")
     print(table[["corpus", "system", "bleu_tok", "sacrebleu"]].to_string(index=False))
 
 
-def _markdown(table: pd.DataFrame) -> str:
+def markdown_table(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
     def cell(value) -> str:
         return str(value).replace("|", "\\|")  # sacrebleu signatures contain pipes

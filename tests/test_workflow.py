@@ -92,3 +92,17 @@ def test_snakemake_lint_is_quiet():
     result = snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_gettext_source_is_built_once_and_split_into_parts(tmp_path):
+    config = {"run": ["gt"], "corpora": {"gt": {
+        "src": "en", "tgt": "de", "sources": {"catalogs": {"kind": "gettext", "lang": "de"}},
+        "splits": {"train": ["catalogs:train"], "valid": ["catalogs:valid"], "test": ["catalogs:test"]},
+        "preprocess": {"subword": {"method": "sentencepiece", "vocab_size": 1000}},
+        "teacher": "at_sample", "systems": ["at_sample"]}}}
+    path = tmp_path / "gt.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "-p", "--configfile", path, "--directory", tmp_path, check=True)
+    counts = job_counts(result.stdout)
+    assert counts["gettext_corpus"] == 1 and counts["assemble_split"] == 3
+    assert "--lang de --catalog-dir /usr/share/locale --valid 1000 --test 1000 --drop-placeholders" in result.stdout

@@ -1,0 +1,23 @@
+"""Summary table: one row per (corpus, system), provenance columns, markdown-safe cells."""
+import json
+
+import summarize
+
+
+def test_rows_are_sorted_and_carry_provenance(tmp_path):
+    data = tmp_path / "test.tgt"
+    data.write_text("x\n", encoding="utf-8")
+    files = []
+    for corpus, system, score in (("b", "s1", 3.0), ("a", "s2", 2.0), ("a", "s1", 1.0)):
+        path = tmp_path / f"{corpus}-{system}.json"
+        path.write_text(json.dumps({"corpus": corpus, "system": system, "bleu_tok": score, "sacrebleu": score,
+                                    "n_sentences": 1, "signature": "nrefs:1|case:mixed"}))
+        files.append(str(path))
+    table = summarize.build_table(files, {"a": [str(data)], "b": [str(data)]}, {"k": 1}, tmp_path)
+    assert list(table[["corpus", "system"]].itertuples(index=False, name=None)) == [("a", "s1"), ("a", "s2"), ("b", "s1")]
+    assert table["config_sha256"].nunique() == 1 and table["config_sha256"].iloc[0] == summarize.config_hash({"k": 1})
+    assert table["data_sha256"].iloc[0] == summarize.data_hash([str(data)])
+    assert table["git_commit"].iloc[0] == "unknown"  # tmp_path is not a git checkout
+    markdown = summarize.markdown_table(table)
+    assert "nrefs:1\\|case:mixed" in markdown
+    assert all(line.count(" | ") == len(summarize.COLUMNS) - 1 for line in markdown.splitlines()[2:])
