@@ -217,6 +217,8 @@ def gettext_flags(wc):
     flags = f"--lang {source['lang']} --catalog-dir {source['catalog_dir']} "
     flags += f"--valid {source['valid']} --test {source['test']} "
     flags += f"--train {source['train']} " if source.get("train") else ""
+    if source["extra_packages"]:
+        flags += f"--extra-packages {','.join(source['extra_packages'])} --cache {source['cache_dir']} "
     return flags + ("--drop-placeholders" if source["drop_placeholders"] else "--no-drop-placeholders")
 
 

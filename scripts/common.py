@@ -102,6 +102,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def progress(items, label: str, every: int = 100_000):
+    """Pass items through, printing a count to stderr every `every` items (long corpus steps)."""
+    count = 0
+    for count, item in enumerate(items, start=1):
+        if count % every == 0:
+            print(f"{label}: {count:,} lines", file=sys.stderr, flush=True)
+        yield item
+    print(f"{label}: {count:,} lines done", file=sys.stderr, flush=True)
+
+
 def run_main(main) -> None:
     """Run a CLI entry point, turning PipelineError into one stderr line and exit status 1."""
     try:

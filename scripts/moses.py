@@ -10,7 +10,7 @@ import argparse
 import multiprocessing as mp
 import sys
 
-from common import read_lines, run_main, write_lines
+from common import progress, read_lines, run_main, write_lines
 
 _worker = {}
 
@@ -45,9 +45,9 @@ def process_lines(lines, lang, normalize=True, tokenize=True, aggressive=True, w
     options = (lang, normalize, tokenize, aggressive)
     if workers <= 1 or len(lines) < 5000:
         process = make_processor(*options)
-        return [process(line) for line in lines]
+        return [process(line) for line in progress(lines, f"moses {lang}")]
     with mp.Pool(workers, initializer=_init, initargs=(options,)) as pool:
-        return list(pool.imap(_process, lines, chunksize=2000))
+        return list(progress(pool.imap(_process, lines, chunksize=2000), f"moses {lang}"))
 
 
 def detokenize_lines(lines, lang):

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import atomic_output, atomic_path, read_lines, run_main, write_lines
+from common import atomic_output, atomic_path, progress, read_lines, run_main, write_lines
 
 
 def learn_bpe(inputs: list[str], model: str, operations: int) -> None:
@@ -82,7 +82,7 @@ def main() -> None:
     else:
         segment = segmenter(args.method, args.model)
         lines = read_lines(args.input)
-        write_lines(args.output, (segment(line) for line in lines))
+        write_lines(args.output, (segment(line) for line in progress(lines, "subword")))
         print(f"subword: segmented {len(lines)} lines -> {args.output}", file=sys.stderr)
 
 

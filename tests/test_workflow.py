@@ -96,7 +96,7 @@ def test_snakemake_lint_is_quiet():
 
 def test_gettext_source_is_built_once_and_split_into_parts(tmp_path):
     config = {"run": ["gt"], "corpora": {"gt": {
-        "src": "en", "tgt": "de", "sources": {"catalogs": {"kind": "gettext", "lang": "de"}},
+        "src": "en", "tgt": "de", "sources": {"catalogs": {"kind": "gettext", "lang": "de", "extra_packages": ["vlc-l10n"]}},
         "splits": {"train": ["catalogs:train"], "valid": ["catalogs:valid"], "test": ["catalogs:test"]},
         "preprocess": {"subword": {"method": "sentencepiece", "vocab_size": 1000}},
         "teacher": "at_sample", "systems": ["at_sample"]}}}
@@ -105,4 +105,5 @@ def test_gettext_source_is_built_once_and_split_into_parts(tmp_path):
     result = snakemake("-n", "-p", "--configfile", path, "--directory", tmp_path, check=True)
     counts = job_counts(result.stdout)
     assert counts["gettext_corpus"] == 1 and counts["assemble_split"] == 3
-    assert "--lang de --catalog-dir /usr/share/locale --valid 1000 --test 1000 --drop-placeholders" in result.stdout
+    assert ("--lang de --catalog-dir /usr/share/locale --valid 1000 --test 1000 --extra-packages vlc-l10n "
+            "--cache data/downloads/debs --drop-placeholders") in result.stdout
