@@ -18,6 +18,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/preprocess.smk"
 include: "rules/teachers.smk"
+include: "rules/distill.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 

@@ -7,3 +7,5 @@ from their sub-packages as later stages add them.
 from natpipe.compat import apply as _apply_compat
 
 _apply_compat()
+
+from natpipe import tasks  # noqa: E402,F401  (registers the fairseq tasks)

@@ -44,6 +44,12 @@ PATHS = {
     "subword_model": "results/{corpus}/prep/subword.model",
     "subword": "results/{corpus}/prep/subword/{split}.{lang}",
     "data_bin": "results/{corpus}/data-bin",
+    "distill_shard": "results/{corpus}/distill/shards/{shard}.tgt",
+    "distill_shard_stats": "results/{corpus}/distill/shards/{shard}.json",
+    "distill_external": "results/{corpus}/distill/external.tgt",
+    "distill_text": "results/{corpus}/distill/train.{side}",
+    "distill_stats": "results/{corpus}/distill/stats.json",
+    "data_bin_distill": "results/{corpus}/data-bin-distill",
     "train_done": "results/{corpus}/{system}/train.done.json",
     "checkpoints": "results/{corpus}/{system}/checkpoints",
     "average": "results/{corpus}/{system}/checkpoint.avg.pt",
@@ -61,6 +67,7 @@ wildcard_constraints:
     system="[A-Za-z0-9_]+",
     source="[A-Za-z0-9_]+",
     split="train|valid|test",
+    shard="[0-9]+",
     part="train|valid|test",
     side="src|tgt",
     lang="[a-z]{2,3}",
@@ -82,6 +89,9 @@ def check_references():
         for key, name in named:
             if name not in config["models"]:
                 raise config_error(f"corpora.{corpus}.{key}", f"'{name}' is not a key of models")
+        if model_spec(spec["teacher"]).get("data", "raw") != "raw":
+            raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must train on raw "
+                               "data (its output is the distilled data)")
         for split, refs in spec["splits"].items():
             for i, ref in enumerate(refs):
                 name, _, part = source_ref(ref)["source"].partition(":")
@@ -101,9 +111,6 @@ def check_references():
 
 def source_ref(ref):
     return {"source": ref} if isinstance(ref, str) else ref
-
-
-check_references()
 
 
 def corpus_spec(corpus):
@@ -192,6 +199,51 @@ def gpus_for_training():
     return config["compute"]["gpus_per_training_job"]
 
 
+def gpus_for_decoding():
+    return config["compute"]["gpus_per_decoding_job"]
+
+
+def distill_spec(corpus):
+    return corpus_spec(corpus)["distill"]
+
+
+def distill_shards(corpus):
+    """Shard outputs, or the checked external corpus when one is configured."""
+    if distill_spec(corpus)["external"]:
+        return [PATHS["distill_external"].format(corpus=corpus)]
+    return [PATHS["distill_shard"].format(corpus=corpus, shard=i) for i in range(distill_spec(corpus)["shards"])]
+
+
+def distill_shard_stats(corpus):
+    if distill_spec(corpus)["external"]:
+        return []
+    return [PATHS["distill_shard_stats"].format(corpus=corpus, shard=i) for i in range(distill_spec(corpus)["shards"])]
+
+
+def teacher_checkpoint(wc):
+    return PATHS["average"].format(corpus=wc.corpus, system=corpus_spec(wc.corpus)["teacher"])
+
+
+def subword_file(corpus, split, side):
+    return PATHS["subword"].format(corpus=corpus, split=split, lang=lang_of(corpus, side))
+
+
+def distill_files(corpus):
+    return [PATHS["distill_text"].format(corpus=corpus, side=side) for side in SIDES]
+
+
+def training_data(wc):
+    """data-bin(s) a system trains on: raw, distilled, or both for MixDistill."""
+    if model_spec(wc.system)["kind"] != "at":
+        raise WorkflowError(f"models.{wc.system}: kind {model_spec(wc.system)['kind']} is not trained by train_at")
+    strategy = model_spec(wc.system).get("data", "raw")
+    raw = PATHS["data_bin"].format(corpus=wc.corpus)
+    distilled = PATHS["data_bin_distill"].format(corpus=wc.corpus)
+    if strategy == "mixdistill":
+        return {"data": raw, "distill": distilled}
+    return {"data": distilled if strategy == "distill" else raw}
+
+
 def raw_files(corpus):
     return [PATHS["raw"].format(corpus=corpus, split=s, side=d) for s in SPLITS for d in SIDES]
 
@@ -201,7 +253,8 @@ def per_system(template):
 
 
 def all_targets():
-    return [PATHS["summary_csv"], PATHS["summary_md"]]
+    distilled = [PATHS[key].format(corpus=c) for c in RUN for key in ("data_bin_distill", "distill_stats")]
+    return [PATHS["summary_csv"], PATHS["summary_md"]] + distilled
 
 
 # Input and parameter functions of the stage files.
@@ -245,7 +298,4 @@ def binarize_inputs(wc):
     return [PATHS["subword"].format(corpus=wc.corpus, split=s, lang=spec[side]) for s in SPLITS for side in SIDES]
 
 
-def at_system(wc):
-    if model_spec(wc.system)["kind"] != "at":
-        raise WorkflowError(f"models.{wc.system}: kind {model_spec(wc.system)['kind']} is not trained by the teacher rules")
-    return PATHS["data_bin"].format(corpus=wc.corpus)
+check_references()

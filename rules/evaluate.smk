@@ -17,6 +17,8 @@ rule translate_test:
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
     threads: config["compute"]["cpu_threads"]
+    resources:
+        gpu=gpus_for_decoding(),
     log:
         "logs/evaluate/{corpus}/{system}.translate.log",
     conda:
@@ -24,7 +26,7 @@ rule translate_test:
     shell:
         "python {params.script} --model {params.model:q} --data-bin {input.data_bin:q} "
         "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} "
-        "--subword {params.subword} --reference {input.reference:q} --threads {threads} "
+        "--subword {params.subword} --reference {input.reference:q} --gpus {resources.gpu} --threads {threads} "
         "--raw-output {output.raw:q} --hyp {output.hyp:q} --stats {output.stats:q} > {log} 2>&1"
 
 

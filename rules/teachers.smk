@@ -3,13 +3,14 @@
 
 rule train_at:
     input:
-        at_system,
+        unpack(training_data),
     output:
         PATHS["train_done"],
     params:
         script=script("train"),
         model=lambda wc: model_json(wc.system),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
+        distill=lambda wc, input: f"--distill-bin {input.distill}" if "distill" in input.keys() else "",
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
     threads: config["compute"]["cpu_threads"]
@@ -20,7 +21,7 @@ rule train_at:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --model {params.model:q} --data-bin {input:q} --src {params.src} "
+        "python {params.script} --model {params.model:q} --data-bin {input.data:q} {params.distill} --src {params.src} "
         "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} --threads {threads} "
         "--done {output:q} > {log} 2>&1"
 

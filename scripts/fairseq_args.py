@@ -26,9 +26,29 @@ def device_args(gpus: int, fp16: bool = False) -> list[str]:
     return args + (["--fp16"] if fp16 else [])
 
 
-def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int) -> list[str]:
+def update_freq(train: dict, gpus: int) -> int:
+    """Gradient accumulation that reaches `effective_batch_tokens` on the GPUs at hand."""
+    target = train.get("effective_batch_tokens")
+    if not target:
+        return train.get("update_freq", 1)
+    per_step = train.get("max_tokens", 4096) * max(gpus, 1)
+    return max(1, round(target / per_step))
+
+
+def data_args(model: dict, distill_bin: str | None) -> list[str]:
+    """Task flags for the data strategy: raw (R), distilled (D) or MixDistill (MD)."""
+    strategy = model.get("data", "raw")
+    if strategy == "mixdistill":
+        return ["--task", "translation_mixdistill", "--distill-data", distill_bin,
+                "--p-raw", str(model.get("p_raw", 0.5))]
+    return ["--task", "translation"]
+
+
+def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int,
+               distill_bin: str | None = None) -> list[str]:
+    """fairseq-train arguments; `data_bin` is already the distilled set for data: distill."""
     train = model.get("train", {})
-    args = [data_bin, "--user-dir", PLUGIN_DIR, "--task", "translation", "-s", src, "-t", tgt,
+    args = [data_bin, "--user-dir", PLUGIN_DIR, *data_args(model, distill_bin), "-s", src, "-t", tgt,
             "--arch", model["arch"]]
     for key, flags in _ARCH_FLAGS.items():
         if key in model:
@@ -50,7 +70,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
         "--criterion", "label_smoothed_cross_entropy",
         "--label-smoothing", str(train.get("label_smoothing", 0.1)),
         "--max-tokens", str(train.get("max_tokens", 4096)),
-        "--update-freq", str(train.get("update_freq", 1)),
+        "--update-freq", str(update_freq(train, gpus)),
         "--max-update", str(train.get("max_update", 300000)),
         "--save-dir", save_dir,
         "--save-interval-updates", str(train.get("save_interval_updates", 1000)),
@@ -62,12 +82,28 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
     return args + device_args(gpus, train.get("fp16", False))
 
 
+def search_args(search: dict) -> list[str]:
+    """Beam-search flags shared by test decoding and distillation."""
+    return ["--beam", str(search.get("beam", 5)), "--lenpen", str(search.get("lenpen", 1.0)),
+            "--max-tokens", str(search.get("max_tokens", 8000)),
+            "--max-len-a", str(search.get("max_len_a", 0)), "--max-len-b", str(search.get("max_len_b", 200))]
+
+
+def decode_args(search: dict, data_bin: str, src: str, tgt: str, checkpoint: str, subset: str,
+                gpus: int, remove_bpe: str | None) -> list[str]:
+    """fairseq-generate over a binarized split; remove_bpe None keeps subword units (distillation
+    output is binarized with the raw corpus's dictionary unchanged).
+
+    --required-batch-size-multiple 1: with fairseq's default of 8, batch_by_size silently drops
+    the last batch when its size is not a multiple of 8, i.e. up to 7 (the longest) sentences.
+    """
+    return ([data_bin, "--user-dir", PLUGIN_DIR, "--task", "translation", "-s", src, "-t", tgt,
+             "--path", checkpoint, "--gen-subset", subset, *search_args(search), "--num-workers", "0",
+             "--required-batch-size-multiple", "1"]
+            + (["--remove-bpe", remove_bpe] if remove_bpe else []) + (["--cpu"] if gpus <= 0 else []))
+
+
 def generate_args(model: dict, data_bin: str, src: str, tgt: str, checkpoint: str,
                   subword_method: str, subset: str, gpus: int) -> list[str]:
-    gen = model.get("generate", {})
     remove = "subword_nmt" if subword_method == "bpe" else "sentencepiece"
-    return [data_bin, "--user-dir", PLUGIN_DIR, "--task", "translation", "-s", src, "-t", tgt,
-            "--path", checkpoint, "--gen-subset", subset,
-            "--beam", str(gen.get("beam", 5)), "--lenpen", str(gen.get("lenpen", 1.0)),
-            "--max-tokens", str(gen.get("max_tokens", 8000)),
-            "--remove-bpe", remove, "--num-workers", "0"] + (["--cpu"] if gpus <= 0 else [])
+    return decode_args(model.get("generate", {}), data_bin, src, tgt, checkpoint, subset, gpus, remove)

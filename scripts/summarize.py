@@ -17,8 +17,11 @@ import pandas as pd
 
 from common import atomic_output, run_main, sha256_file
 
-COLUMNS = ["corpus", "system", "bleu_tok", "sacrebleu", "n_sentences", "signature", "config_sha256",
+COLUMNS = ["corpus", "system", "role", "data", "bleu_tok", "sacrebleu", "n_sentences", "signature", "config_sha256",
            "git_commit", "data_sha256", "host", "torch", "fairseq"]
+
+
+DATA_LABELS = {"raw": "R", "distill": "D", "mixdistill": "MD"}  # HRT Table 6 notation
 
 
 def config_hash(config: dict) -> str:
@@ -57,8 +60,12 @@ def build_table(bleu_files: list[str], data_files: dict[str, list[str]], config:
     rows = []
     for path in bleu_files:
         result = json.loads(Path(path).read_text(encoding="utf-8"))
+        corpus, system = result["corpus"], result["system"]
+        teacher = config.get("corpora", {}).get(corpus, {}).get("teacher")
+        strategy = config.get("models", {}).get(system, {}).get("data", "raw")
         rows.append({**{key: result.get(key) for key in COLUMNS}, **common,
-                     "data_sha256": hashes.get(result["corpus"], "unknown")})
+                     "role": "teacher" if system == teacher else "system", "data": DATA_LABELS[strategy],
+                     "data_sha256": hashes.get(corpus, "unknown")})
     return pd.DataFrame(rows, columns=COLUMNS).sort_values(["corpus", "system"], kind="stable")
 
 
@@ -76,7 +83,9 @@ def main() -> None:
         table.to_csv(handle, index=False)
     with atomic_output(args.md) as handle:
         handle.write("# natpipe summary\n\nBLEU on each corpus's test set: `bleu_tok` is tokenized BLEU as the "
-                     "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column).\n\n")
+                     "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column). `role`: the "
+                     "corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
+                     "training targets.\n\n")
         handle.write(markdown_table(table))
         handle.write("\n")
     print(table[["corpus", "system", "bleu_tok", "sacrebleu"]].to_string(index=False))

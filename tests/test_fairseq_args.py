@@ -36,3 +36,29 @@ def test_generate_args_remove_the_right_subword_marker():
     assert flag(bpe, "--remove-bpe") == "subword_nmt" and flag(spm, "--remove-bpe") == "sentencepiece"
     assert flag(bpe, "--beam") == "4" and flag(bpe, "--lenpen") == "0.6"
     assert "--cpu" in bpe and "--cpu" not in spm
+
+
+def test_effective_batch_sets_update_freq_for_the_gpus_at_hand():
+    train = {"max_tokens": 4096, "effective_batch_tokens": 131072, "update_freq": 99}
+    assert fa.update_freq(train, gpus=8) == 4
+    assert fa.update_freq(train, gpus=2) == 16
+    assert fa.update_freq(train, gpus=0) == 32  # CPU counts as one device
+    assert fa.update_freq({"update_freq": 3}, gpus=8) == 3
+    args = fa.train_args({**MODEL, "train": train}, "bin", "en", "de", "ckpt", gpus=4)
+    assert flag(args, "--update-freq") == "8"
+
+
+def test_data_strategy_selects_the_task():
+    assert fa.data_args(MODEL, None) == ["--task", "translation"]
+    md = fa.train_args({**MODEL, "data": "mixdistill", "p_raw": 0.2}, "raw-bin", "en", "de", "c", 0, "distill-bin")
+    assert flag(md, "--task") == "translation_mixdistill" and flag(md, "--distill-data") == "distill-bin"
+    assert flag(md, "--p-raw") == "0.2" and md[0] == "raw-bin"
+
+
+def test_distillation_search_flags():
+    search = {"beam": 5, "lenpen": 1.0, "max_tokens": 8000, "max_len_a": 1.2, "max_len_b": 10}
+    args = fa.decode_args(search, "bin", "en", "de", "teacher.pt", "test", gpus=1, remove_bpe=None)
+    assert flag(args, "--beam") == "5" and flag(args, "--max-len-a") == "1.2" and flag(args, "--max-len-b") == "10"
+    assert flag(args, "--gen-subset") == "test" and "--cpu" not in args and "--remove-bpe" not in args
+    # fairseq drops a last batch whose size is not a multiple of this: every sentence must come back
+    assert flag(args, "--required-batch-size-multiple") == "1"

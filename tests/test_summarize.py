@@ -13,9 +13,11 @@ def test_rows_are_sorted_and_carry_provenance(tmp_path):
         path.write_text(json.dumps({"corpus": corpus, "system": system, "bleu_tok": score, "sacrebleu": score,
                                     "n_sentences": 1, "signature": "nrefs:1|case:mixed"}))
         files.append(str(path))
-    table = summarize.build_table(files, {"a": [str(data)], "b": [str(data)]}, {"k": 1}, tmp_path)
+    config = {"corpora": {"a": {"teacher": "s1"}}, "models": {"s2": {"data": "mixdistill"}}}
+    table = summarize.build_table(files, {"a": [str(data)], "b": [str(data)]}, config, tmp_path)
+    assert list(table["role"]) == ["teacher", "system", "system"] and list(table["data"]) == ["R", "MD", "R"]
     assert list(table[["corpus", "system"]].itertuples(index=False, name=None)) == [("a", "s1"), ("a", "s2"), ("b", "s1")]
-    assert table["config_sha256"].nunique() == 1 and table["config_sha256"].iloc[0] == summarize.config_hash({"k": 1})
+    assert table["config_sha256"].nunique() == 1 and table["config_sha256"].iloc[0] == summarize.config_hash(config)
     assert table["data_sha256"].iloc[0] == summarize.data_hash([str(data)])
     assert table["git_commit"].iloc[0] == "unknown"  # tmp_path is not a git checkout
     markdown = summarize.markdown_table(table)

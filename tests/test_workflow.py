@@ -22,7 +22,15 @@ def test_default_dry_run_lists_the_whole_pipeline():
     counts = job_counts(result.stdout)
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
                       "apply_subword": 6, "binarize": 1, "train_at": 1, "average_checkpoints": 1,
-                      "translate_test": 1, "score": 1, "summary_table": 1, "all": 1}
+                      "translate_test": 1, "score": 1, "summary_table": 1, "distill_shard": 2,
+                      "distill_merge": 1, "binarize_distill": 1, "all": 1}
+
+
+def test_distill_target_builds_shards_merge_and_binarized_sets():
+    counts = job_counts(snakemake("-n", "--forceall", "distill", check=True).stdout)
+    assert {k: counts[k] for k in ("distill_shard", "distill_merge", "binarize_distill", "train_at")} == \
+        {"distill_shard": 2, "distill_merge": 1, "binarize_distill": 1, "train_at": 1}
+    assert "translate_test" not in counts  # the teacher's test BLEU is not needed to distill
 
 
 def test_the_preset_list_is_complete():
@@ -51,14 +59,23 @@ def test_licensed_corpus_without_data_fails_with_an_explanation():
     assert "licensed data" in result.stderr + result.stdout
 
 
-def test_slurm_profile_dry_run_requests_gpus_for_training():
+def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
+    config = yaml.safe_load((REPO / "configs" / "wmt14_en_de.yaml").read_text())
+    corpus = config["corpora"]["wmt14_en_de"]
     result = snakemake("-n", "--profile", "profiles/slurm", "--configfile", "configs/wmt14_en_de.yaml",
                        check=True)
     jobs = result.stdout.split("\n\n")
-    train_jobs = [job for job in jobs if "rule train_at:" in job]
-    assert len(train_jobs) == 3 and all(re.search(r"\bgpu=8\b", job) for job in train_jobs)
-    tokenize_jobs = [job for job in jobs if "rule tokenize:" in job]
-    assert tokenize_jobs and not any(re.search(r"\bgpu=", job) for job in tokenize_jobs)
+
+    def of_rule(name):
+        return [job for job in jobs if f"rule {name}:" in job]
+
+    gpus = config["compute"]["gpus_per_training_job"]
+    assert len(of_rule("train_at")) == len(corpus["systems"])
+    assert all(re.search(rf"\bgpu={gpus}\b", job) for job in of_rule("train_at"))
+    shards = of_rule("distill_shard")
+    assert len(shards) == corpus["distill"]["shards"] and all(re.search(r"\bgpu=1\b", job) for job in shards)
+    assert len(of_rule("distill_merge")) == 1
+    assert of_rule("tokenize") and not any(re.search(r"\bgpu=", job) for job in of_rule("tokenize"))
 
 
 @pytest.mark.parametrize("override,message", [

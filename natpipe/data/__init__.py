@@ -1,0 +1,1 @@
+"""Datasets shared by every natpipe system."""

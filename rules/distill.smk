@@ -1,0 +1,106 @@
+# Sequence-level knowledge distillation: the teacher's beam search over the training source in
+# independent shards, merged in order and verified, then binarized with the raw dictionary.
+
+
+rule distill_shard:
+    input:
+        source=lambda wc: subword_file(wc.corpus, "train", "src"),
+        data_bin=PATHS["data_bin"],
+        checkpoint=teacher_checkpoint,
+    output:
+        hyps=PATHS["distill_shard"],
+        stats=PATHS["distill_shard_stats"],
+    params:
+        script=script("distill"),
+        search=lambda wc: json.dumps(distill_spec(wc.corpus), sort_keys=True),
+        num_shards=lambda wc: distill_spec(wc.corpus)["shards"],
+        src=lambda wc: lang_of(wc.corpus, "src"),
+        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+    threads: config["compute"]["cpu_threads"]
+    resources:
+        gpu=gpus_for_decoding(),
+    log:
+        "logs/distill/{corpus}/shard{shard}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script} shard --source {input.source:q} --data-bin {input.data_bin:q} "
+        "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} --search {params.search:q} "
+        "--shard {wildcards.shard} --num-shards {params.num_shards} --gpus {resources.gpu} "
+        "--threads {threads} --out {output.hyps:q} --stats {output.stats:q} > {log} 2>&1"
+
+
+rule distill_external:
+    input:
+        clean_source=PATHS["clean"].replace("{side}", "src"),
+        subword_model=PATHS["subword_model"],
+    output:
+        PATHS["distill_external"],
+    params:
+        script=script("distill"),
+        external=lambda wc: distill_spec(wc.corpus)["external"],
+        subword=lambda wc: subword_spec(wc.corpus)["method"],
+    log:
+        "logs/distill/{corpus}/external.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script} external --src {params.external[src]:q} --tgt {params.external[tgt]:q} "
+        "--sha256-src {params.external[sha256_src]} --sha256-tgt {params.external[sha256_tgt]} "
+        "--clean-source {input.clean_source:q} --subword {params.subword} "
+        "--subword-model {input.subword_model:q} --out {output:q} > {log} 2>&1"
+
+
+rule distill_merge:
+    input:
+        source=lambda wc: subword_file(wc.corpus, "train", "src"),
+        raw_target=lambda wc: subword_file(wc.corpus, "train", "tgt"),
+        shards=lambda wc: distill_shards(wc.corpus),
+        shard_stats=lambda wc: distill_shard_stats(wc.corpus),
+    output:
+        src=PATHS["distill_text"].replace("{side}", "src"),
+        tgt=PATHS["distill_text"].replace("{side}", "tgt"),
+        stats=report(PATHS["distill_stats"], caption="../report/distill.rst", category="Distillation"),
+    params:
+        script=script("distill"),
+        teacher=lambda wc: corpus_spec(wc.corpus)["teacher"],
+        subword=lambda wc: subword_spec(wc.corpus)["method"],
+        sample=lambda wc: distill_spec(wc.corpus)["stats_sample"],
+    log:
+        "logs/distill/{corpus}/merge.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script} merge --source {input.source:q} --raw-target {input.raw_target:q} "
+        "--shards {input.shards:q} --shard-stats {input.shard_stats:q} --teacher {params.teacher} "
+        "--subword {params.subword} --stats-sample {params.sample} --out-src {output.src:q} "
+        "--out-tgt {output.tgt:q} --stats {output.stats:q} > {log} 2>&1"
+
+
+rule binarize_distill:
+    input:
+        distilled=lambda wc: distill_files(wc.corpus),
+        heldout=lambda wc: [subword_file(wc.corpus, s, d) for s in ("valid", "test") for d in SIDES],
+        data_bin=PATHS["data_bin"],
+    output:
+        directory(PATHS["data_bin_distill"]),
+    params:
+        script=script("binarize"),
+        src=lambda wc: lang_of(wc.corpus, "src"),
+        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        prefix=lambda wc: os.path.dirname(subword_file(wc.corpus, "valid", "src")),
+    threads: lambda wc: corpus_spec(wc.corpus)["preprocess"]["workers"]
+    log:
+        "logs/distill/{corpus}/binarize.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script} --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
+        "--train-src {input.distilled[0]:q} --train-tgt {input.distilled[1]:q} --dict {input.data_bin:q}/dict.{params.src}.txt "
+        "--workers {threads} --out {output:q} > {log} 2>&1"
+
+
+rule distill:
+    input:
+        [PATHS["data_bin_distill"].format(corpus=c) for c in RUN],
+        [PATHS["distill_stats"].format(corpus=c) for c in RUN],
