@@ -3,8 +3,8 @@
 Usable by every natpipe system: `--distill-data` points at the distilled data-bin (same
 dictionary as the raw one), `--p-raw` is the probability of the raw target.
 """
-from __future__ import annotations
 
+# No `from __future__ import annotations`: fairseq reads these dataclass field types at runtime.
 from dataclasses import dataclass, field
 
 from fairseq.tasks import register_task
