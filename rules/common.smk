@@ -187,8 +187,10 @@ def model_spec(system):
     return config["models"][system]
 
 
-def model_json(system):
-    return json.dumps(model_spec(system), sort_keys=True)
+def model_json(system, without=()):
+    """A model's settings as JSON; training passes without=("generate",) so that changing the
+    decoding settings does not retrain."""
+    return json.dumps({k: v for k, v in model_spec(system).items() if k not in without}, sort_keys=True)
 
 
 def systems_of(corpus):
@@ -205,6 +207,12 @@ def gpus_for_decoding():
 
 def distill_spec(corpus):
     return corpus_spec(corpus)["distill"]
+
+
+def distill_search_json(corpus):
+    """Only the settings that change a shard's output, so that e.g. stats_sample reruns no shard."""
+    keys = ("beam", "lenpen", "max_tokens", "max_len_a", "max_len_b")
+    return json.dumps({k: distill_spec(corpus)[k] for k in keys}, sort_keys=True)
 
 
 def distill_shards(corpus):

@@ -12,7 +12,7 @@ rule distill_shard:
         stats=PATHS["distill_shard_stats"],
     params:
         script=script("distill"),
-        search=lambda wc: json.dumps(distill_spec(wc.corpus), sort_keys=True),
+        search=lambda wc: distill_search_json(wc.corpus),
         num_shards=lambda wc: distill_spec(wc.corpus)["shards"],
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),

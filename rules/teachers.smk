@@ -8,7 +8,7 @@ rule train_at:
         PATHS["train_done"],
     params:
         script=script("train"),
-        model=lambda wc: model_json(wc.system),
+        model=lambda wc: model_json(wc.system, without=("generate",)),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         distill=lambda wc, input: f"--distill-bin {input.distill}" if "distill" in input.keys() else "",
         src=lambda wc: lang_of(wc.corpus, "src"),
