@@ -3,7 +3,6 @@ import hashlib
 import json
 import os
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
 from snakemake.exceptions import WorkflowError
@@ -14,20 +13,14 @@ from snakemake.utils import validate
 SCRIPTS = os.path.join(workflow.basedir, "scripts")
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 sys.path.insert(0, SCRIPTS)
-
-
-def script(name):
-    """Absolute path of a pipeline CLI, passed to shell commands through params."""
-    return os.path.join(SCRIPTS, f"{name}.py")
-
-
 from config_check import ConfigError, check as check_config  # noqa: E402
 
 try:
-    check_config(config, SCHEMA)
+    check_config(config, SCHEMA)  # one readable line naming the key
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, schema=SCHEMA)  # fills in the schema's defaults
+
 SPLITS = ["train", "valid", "test"]
 SIDES = ["src", "tgt"]
 RUN = config["run"]
@@ -71,6 +64,11 @@ wildcard_constraints:
     part="train|valid|test",
     side="src|tgt",
     lang="[a-z]{2,3}",
+
+
+def script(name):
+    """Absolute path of a pipeline CLI, passed to shell commands through params."""
+    return os.path.join(SCRIPTS, f"{name}.py")
 
 
 def config_error(key, message):
@@ -146,8 +144,8 @@ def download_table():
             filename = url_filename(source["url"])
             entry = (source["url"], source["sha256"])
             if table.setdefault(filename, entry) != entry:
-                raise config_error(f"corpora.{corpus}.sources.{name}.url",
-                                   f"two sources download different files named {filename}")
+                raise config_error(f"corpora.{corpus}.sources.{name}.sha256",
+                                   f"{source['url']} is configured elsewhere with another sha256")
     return table
 
 
