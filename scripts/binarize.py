@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from common import PipelineError, run_main
-from train import run_fairseq
+from fairseq_args import run_fairseq
 
 
 def main() -> None:

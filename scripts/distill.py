@@ -19,8 +19,7 @@ from pathlib import Path
 import sacrebleu
 
 from common import PipelineError, read_lines, run_main, sha256_file, write_json, write_lines
-from fairseq_args import decode_args
-from train import run_fairseq
+from fairseq_args import decode_args, run_fairseq
 from translate import parse_hypotheses
 
 EMPTY_RULE = "an empty teacher output is replaced by the raw target of the same pair"

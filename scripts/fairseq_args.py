@@ -1,13 +1,37 @@
-"""Translate natpipe model settings (config.yaml `models.<name>`) into fairseq command lines.
+"""fairseq command lines: natpipe model settings (config.yaml `models.<name>`) -> flags, and
+the one way every script runs a fairseq tool.
 
-Kept separate from the code that runs fairseq so that the mapping (which flag each setting
-becomes, CPU vs DDP selection) is unit-tested without training anything.
+The mapping (which flag each setting becomes, CPU vs DDP selection) is pure, so it is
+unit-tested without training anything.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-PLUGIN_DIR = str(Path(__file__).resolve().parent.parent / "natpipe")
+from common import PipelineError
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN_DIR = str(REPO / "natpipe")
+
+
+def fairseq_env(threads: int) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def run_fairseq(tool: str, args: list[str], threads: int, stdout=None) -> None:
+    """Run fairseq-<tool> through natpipe's compatibility layer; failure is one PipelineError."""
+    command = [sys.executable, "-m", "natpipe.fairseq_cli", tool] + args
+    print("+ fairseq-" + tool + " " + " ".join(args), file=sys.stderr, flush=True)
+    result = subprocess.run(command, env=fairseq_env(threads), stdout=stdout)
+    if result.returncode != 0:
+        raise PipelineError(f"fairseq-{tool} exited with status {result.returncode} (see the rule's log)")
 
 _ARCH_FLAGS = {
     "encoder_layers": ["--encoder-layers"],

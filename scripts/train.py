@@ -8,32 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import PipelineError, run_main, write_json
-from fairseq_args import train_args
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def fairseq_env(threads: int) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
-    return env
-
-
-def run_fairseq(tool: str, args: list[str], threads: int, stdout=None) -> None:
-    command = [sys.executable, "-m", "natpipe.fairseq_cli", tool] + args
-    print("+ fairseq-" + tool + " " + " ".join(args), file=sys.stderr, flush=True)
-    result = subprocess.run(command, env=fairseq_env(threads), stdout=stdout)
-    if result.returncode != 0:
-        raise PipelineError(f"fairseq-{tool} exited with status {result.returncode} (see the rule's log)")
+from common import run_main, write_json
+from fairseq_args import run_fairseq, train_args
 
 
 def main() -> None:

@@ -12,8 +12,7 @@ import re
 import time
 
 from common import PipelineError, atomic_path, read_lines, run_main, write_json, write_lines
-from fairseq_args import generate_args
-from train import run_fairseq
+from fairseq_args import generate_args, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t(\S+)\t?(.*)$")
 

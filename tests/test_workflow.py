@@ -1,6 +1,5 @@
 """The Snakemake DAG: dry runs of the default config and every preset, config errors, targets."""
 import re
-from pathlib import Path
 
 import pytest
 import yaml
