@@ -5,6 +5,7 @@ A few hundred sentence pairs from the sample and one-layer models trained for 30
 this to about two minutes on 2 cores; the code paths are those of the paper presets.
 """
 import json
+import re
 
 import pytest
 import sacrebleu
@@ -119,3 +120,21 @@ def test_mixdistill_student_trained_on_both_sets(tiny_run):
     log = (tiny_run / "logs/train/tiny_en_de/at_tiny_md.log").read_text(encoding="utf-8")
     assert "translation_mixdistill" in log and "data-bin-distill" in log
     assert "num_updates 30" in log or "num_updates=30" in log
+
+
+def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
+    """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
+    what depends on it, nothing else. Runs last: it changes the run's config."""
+    more = tiny_run / "more.yaml"
+    more.write_text(yaml.safe_dump({"models": {"at_tiny_md": {"train": {"max_update": 40}}}}))
+    args = ("--directory", tiny_run, "--configfile", tiny_run / "tiny.yaml", more)
+    planned = snakemake(*args, "-n", check=True).stdout
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
+    assert counts == {"train_at": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
+                      "summary_table": 1, "all": 1}
+    snakemake(*args, "--cores", "2", check=True, timeout=600)
+    done = json.loads((tiny_run / "results/tiny_en_de/at_tiny_md/train.done.json").read_text())
+    assert done["resumed"] is True
+    log = (tiny_run / "logs/train/tiny_en_de/at_tiny_md.log").read_text(encoding="utf-8")
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 30 updates\)", log)
+    assert "num_updates 40" in log
