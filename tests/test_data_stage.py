@@ -81,7 +81,8 @@ def test_downloaded_corpus_is_extracted_and_split(served, tmp_path):
     assert raw["test.src"] == "Hello & welcome .\nGood bye .\n"  # sgm entities unescaped
     assert raw["test.tgt"] == "Hallo & willkommen .\nAuf Wiedersehen .\n"
     downloads = sorted(p.name for p in (tmp_path / "data/downloads").iterdir())
-    assert len(downloads) == 2 and downloads[0].endswith("-test.tgz") and not any(".part" in d for d in downloads)
+    # cached as <url hash>-<name>, no .part file left
+    assert sorted(d.split("-", 1)[1] for d in downloads) == ["test.tgz", "train.tgz"]
 
 
 def test_local_mirror_gives_the_same_corpus(served, tmp_path):
