@@ -286,6 +286,7 @@ def moses_flags(wc):
     flags = [] if moses["normalize"] else ["--no-normalize"]
     flags += [] if moses["tokenize"] else ["--no-tokenize"]
     flags += ["--aggressive-dash-splits"] if moses["aggressive_dash_splits"] else []
+    flags += ["--lowercase"] if moses["lowercase"] else []
     return " ".join(flags)
 
 

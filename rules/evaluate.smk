@@ -41,13 +41,14 @@ rule score:
         script=script("evaluate"),
         lang=lambda wc: lang_of(wc.corpus, "tgt"),
         detok=lambda wc: "" if corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
+        case=lambda wc: "--lowercase" if corpus_spec(wc.corpus)["preprocess"]["moses"]["lowercase"] else "",
     log:
         "logs/evaluate/{corpus}/{system}.score.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
         "python {params.script} --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
-        "--lang {params.lang} {params.detok} --corpus {wildcards.corpus} --system {wildcards.system} "
+        "--lang {params.lang} {params.detok} {params.case} --corpus {wildcards.corpus} --system {wildcards.system} "
         "--out {output:q} > {log} 2>&1"
 
 

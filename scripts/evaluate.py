@@ -33,16 +33,17 @@ def tokenized_bleu(hyps: list[str], refs: list[str], compound: bool) -> sacreble
     return sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", force=True)
 
 
-def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, hyp_tokenized=True):
+def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, hyp_tokenized=True, lowercase=False):
+    """lowercase: the corpus was lowercased in preprocessing, so both scores ignore case."""
     hyps = read_lines(hyp_path)
     refs_tok, refs_raw = read_lines(ref_tok_path), read_lines(ref_raw_path)
     if not (len(hyps) == len(refs_tok) == len(refs_raw)):
         raise PipelineError(f"{hyp_path} has {len(hyps)} lines but the reference has {len(refs_raw)}")
-    hyps_tok = hyps if hyp_tokenized else process_lines(hyps, lang)
+    hyps_tok = hyps if hyp_tokenized else process_lines(hyps, lang, lowercase=lowercase)
     hyps_detok = detokenize_lines(hyps, lang) if hyp_tokenized else hyps
     compound = lang == "de"
     tok = tokenized_bleu(hyps_tok, refs_tok, compound)
-    metric = sacrebleu.metrics.BLEU()
+    metric = sacrebleu.metrics.BLEU(lowercase=lowercase)
     sacre = metric.corpus_score(hyps_detok, [refs_raw])
     return {
         "bleu_tok": round(tok.score, 2),
@@ -66,11 +67,12 @@ def main() -> None:
     parser.add_argument("--lang", required=True, help="target language")
     parser.add_argument("--hyp-detokenized", action="store_true",
                         help="hypotheses are plain text (SentencePiece without Moses)")
+    parser.add_argument("--lowercase", action="store_true", help="the corpus was lowercased")
     parser.add_argument("--system", default="")
     parser.add_argument("--corpus", default="")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    result, _ = evaluate(args.hyp, args.ref_tok, args.ref, args.lang, not args.hyp_detokenized)
+    result, _ = evaluate(args.hyp, args.ref_tok, args.ref, args.lang, not args.hyp_detokenized, args.lowercase)
     result.update(system=args.system, corpus=args.corpus)
     write_json(args.out, result)
     print(f"evaluate: {args.corpus}/{args.system} BLEU(tok) {result['bleu_tok']} SacreBLEU {result['sacrebleu']}")

@@ -15,7 +15,7 @@ from common import progress, read_lines, run_main, write_lines
 _worker = {}
 
 
-def make_processor(lang: str, normalize: bool, tokenize: bool, aggressive: bool):
+def make_processor(lang: str, normalize: bool, tokenize: bool, aggressive: bool, lowercase: bool = False):
     """Return a str -> str function; built per process because sacremoses objects are heavy."""
     from sacremoses import MosesPunctNormalizer, MosesTokenizer
 
@@ -28,7 +28,8 @@ def make_processor(lang: str, normalize: bool, tokenize: bool, aggressive: bool)
         if tokenizer is not None:
             line = tokenizer.tokenize(line, escape=False, return_str=True,
                                       aggressive_dash_splits=aggressive)
-        return " ".join(line.split())
+        line = " ".join(line.split())
+        return line.lower() if lowercase else line
 
     return process
 
@@ -41,8 +42,8 @@ def _process(line):
     return _worker["process"](line)
 
 
-def process_lines(lines, lang, normalize=True, tokenize=True, aggressive=True, workers=1):
-    options = (lang, normalize, tokenize, aggressive)
+def process_lines(lines, lang, normalize=True, tokenize=True, aggressive=True, workers=1, lowercase=False):
+    options = (lang, normalize, tokenize, aggressive, lowercase)
     if workers <= 1 or len(lines) < 5000:
         process = make_processor(*options)
         return [process(line) for line in progress(lines, f"moses {lang}")]
@@ -66,11 +67,12 @@ def main() -> None:
     parser.add_argument("--no-normalize", action="store_true")
     parser.add_argument("--no-tokenize", action="store_true")
     parser.add_argument("--aggressive-dash-splits", action="store_true")
+    parser.add_argument("--lowercase", action="store_true")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     lines = read_lines(args.input)
     out = process_lines(lines, args.lang, not args.no_normalize, not args.no_tokenize,
-                        args.aggressive_dash_splits, args.workers)
+                        args.aggressive_dash_splits, args.workers, args.lowercase)
     write_lines(args.output, out)
     print(f"moses: {len(out)} lines ({args.lang}) -> {args.output}", file=sys.stderr)
 

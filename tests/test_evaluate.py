@@ -75,3 +75,12 @@ def test_cli_writes_json(tmp_path):
                    check=True, capture_output=True)
     result = json.loads(out.read_text())
     assert result["bleu_tok"] == 100.0 and result["system"] == "s" and result["corpus"] == "c"
+
+
+def test_lowercased_corpus_scores_case_insensitively(tmp_path):
+    (tmp_path / "ref").write_text("Das Haus ist groß.\n", encoding="utf-8")
+    (tmp_path / "ref.tok").write_text("das haus ist groß .\n", encoding="utf-8")
+    (tmp_path / "hyp").write_text("das haus ist groß .\n", encoding="utf-8")
+    result, _ = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", lowercase=True)
+    assert result["sacrebleu"] == 100.0 and result["bleu_tok"] == 100.0
+    assert "case:lc" in result["signature"]

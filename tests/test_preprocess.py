@@ -18,6 +18,10 @@ def test_moses_tokenizes_without_escaping_and_splits_dashes():
     assert moses.process_lines(["state-of-the-art"], "en", aggressive=False) == ["state-of-the-art"]
 
 
+def test_lowercase_after_tokenization():
+    assert moses.process_lines(["Das Haus-Boot."], "de", lowercase=True) == ["das haus @-@ boot ."]
+
+
 def test_detokenize_inverts_tokenize():
     lines = ["Wir gehen nach Hause, oder?", "Ein Haus-Boot (klein)."]
     tok = moses.process_lines(lines, "de")
