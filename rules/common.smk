@@ -213,17 +213,19 @@ def distill_search_json(corpus):
     return json.dumps({k: distill_spec(corpus)[k] for k in keys}, sort_keys=True)
 
 
+def per_shard(corpus, key):
+    return [PATHS[key].format(corpus=corpus, shard=i) for i in range(distill_spec(corpus)["shards"])]
+
+
 def distill_shards(corpus):
     """Shard outputs, or the checked external corpus when one is configured."""
     if distill_spec(corpus)["external"]:
         return [PATHS["distill_external"].format(corpus=corpus)]
-    return [PATHS["distill_shard"].format(corpus=corpus, shard=i) for i in range(distill_spec(corpus)["shards"])]
+    return per_shard(corpus, "distill_shard")
 
 
 def distill_shard_stats(corpus):
-    if distill_spec(corpus)["external"]:
-        return []
-    return [PATHS["distill_shard_stats"].format(corpus=corpus, shard=i) for i in range(distill_spec(corpus)["shards"])]
+    return [] if distill_spec(corpus)["external"] else per_shard(corpus, "distill_shard_stats")
 
 
 def teacher_checkpoint(wc):
@@ -301,8 +303,7 @@ def segment_input(wc):
 
 
 def binarize_inputs(wc):
-    spec = corpus_spec(wc.corpus)
-    return [PATHS["subword"].format(corpus=wc.corpus, split=s, lang=spec[side]) for s in SPLITS for side in SIDES]
+    return [subword_file(wc.corpus, split, side) for split in SPLITS for side in SIDES]
 
 
 check_references()

@@ -8,8 +8,8 @@ dictionary as the raw one), `--p-raw` is the probability of the raw target.
 from dataclasses import dataclass, field
 
 from fairseq.tasks import register_task
-from omegaconf import II
 from fairseq.tasks.translation import TranslationConfig, TranslationTask, load_langpair_dataset
+from omegaconf import II
 
 from natpipe.data.mixdistill import MixDistillDataset
 
