@@ -17,9 +17,11 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/preprocess.smk"
-include: "rules/teachers.smk"
+include: "rules/train.smk"
 include: "rules/distill.smk"
 include: "rules/evaluate.smk"
+include: "rules/speed.smk"
+include: "rules/synthetic.smk"
 include: "rules/tables.smk"
 
 

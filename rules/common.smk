@@ -50,6 +50,11 @@ PATHS = {
     "hyp": "results/{corpus}/{system}/test.hyp",
     "translate_stats": "results/{corpus}/{system}/test.translate.json",
     "bleu": "results/{corpus}/{system}/test.bleu.json",
+    "speed_csv": "results/{corpus}/speed.csv",
+    "speed_md": "results/{corpus}/speed.md",
+    "speed_figure": "results/{corpus}/figures/acceleration.png",
+    "synthetic_csv": "results/{corpus}/synthetic.csv",
+    "synthetic_figure": "results/{corpus}/figures/synthetic_masking.png",
     "summary_csv": "results/tables/summary.csv",
     "summary_md": "results/tables/summary.md",
 }
@@ -87,6 +92,8 @@ def check_references():
         for key, name in named:
             if name not in config["models"]:
                 raise config_error(f"corpora.{corpus}.{key}", f"'{name}' is not a key of models")
+        if model_spec(spec["teacher"])["kind"] != "at":
+            raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must be of kind at")
         if model_spec(spec["teacher"]).get("data", "raw") != "raw":
             raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must train on raw "
                                "data (its output is the distilled data)")
@@ -105,6 +112,28 @@ def check_references():
                     if spec[side] not in source["members"]:
                         raise config_error(f"corpora.{corpus}.sources.{name}.members",
                                            f"no member given for language '{spec[side]}'")
+
+
+def check_rows():
+    """Evaluation rows of a corpus share one namespace (a decoding variant may not reuse a model's
+    name); the rows named by speed and synthetic must exist."""
+    for name, model in config["models"].items():
+        if model["kind"] != "at" and model.get("data", "raw") == "mixdistill":
+            raise config_error(f"models.{name}.data", f"mixdistill is not available for kind {model['kind']}")
+    for corpus in RUN:
+        owner = {}
+        for system in systems_of(corpus):
+            for row in (model_spec(system).get("variants") or [system]):
+                if row in owner:
+                    raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "
+                                       f"is also a row of '{owner[row]}'")
+                owner[row] = system
+        reference = config["speed"]["reference"]
+        if reference and reference not in owner and reference not in config["models"]:
+            raise config_error("speed.reference", f"'{reference}' is neither a model nor a row of corpus {corpus}")
+    cmlm = config["synthetic"]["cmlm"]
+    if cmlm and (cmlm not in config["models"] or config["models"][cmlm]["kind"] != "cmlm"):
+        raise config_error("synthetic.cmlm", f"'{cmlm}' is not a model of kind cmlm")
 
 
 def source_ref(ref):
@@ -186,13 +215,38 @@ def model_spec(system):
 
 
 def model_json(system, without=()):
-    """A model's settings as JSON; training passes without=("generate",) so that changing the
-    decoding settings does not retrain."""
+    """A model's settings as JSON; training passes without=("generate", "variants") so that
+    changing the decoding settings does not retrain."""
     return json.dumps({k: v for k, v in model_spec(system).items() if k not in without}, sort_keys=True)
 
 
 def systems_of(corpus):
     return corpus_spec(corpus)["systems"]
+
+
+def rows_of(corpus):
+    """Evaluation rows (BLEU, speed): a model, or each of its decoding variants (CMLM1, CMLM4, ...)."""
+    return [row for system in systems_of(corpus) for row in (model_spec(system).get("variants") or [system])]
+
+
+def row_model(corpus, row):
+    """The trained model an evaluation row of this corpus decodes."""
+    for system in systems_of(corpus):
+        if row in (model_spec(system).get("variants") or {}):
+            return system
+    return row
+
+
+def row_json(corpus, row):
+    """The row's model settings with its variant's overrides merged into generate."""
+    model = dict(model_spec(row_model(corpus, row)))
+    overrides = (model.pop("variants", None) or {}).get(row, {})
+    model["generate"] = {**model.get("generate", {}), **overrides}
+    return json.dumps(model, sort_keys=True)
+
+
+def row_checkpoint(wc):
+    return PATHS["average"].format(corpus=wc.corpus, system=row_model(wc.corpus, wc.system))
 
 
 def gpus_for_training():
@@ -242,8 +296,6 @@ def distill_files(corpus):
 
 def training_data(wc):
     """data-bin(s) a system trains on: raw, distilled, or both for MixDistill."""
-    if model_spec(wc.system)["kind"] != "at":
-        raise WorkflowError(f"models.{wc.system}: kind {model_spec(wc.system)['kind']} is not trained by train_at")
     strategy = model_spec(wc.system).get("data", "raw")
     raw = PATHS["data_bin"].format(corpus=wc.corpus)
     distilled = PATHS["data_bin_distill"].format(corpus=wc.corpus)
@@ -256,13 +308,89 @@ def raw_files(corpus):
     return [PATHS["raw"].format(corpus=corpus, split=s, side=d) for s in SPLITS for d in SIDES]
 
 
-def per_system(template):
-    return [template.format(corpus=c, system=s) for c in RUN for s in systems_of(c)]
+def per_row(template):
+    return [template.format(corpus=c, system=row) for c in RUN for row in rows_of(c)]
+
+
+def speed_targets():
+    return [PATHS[key].format(corpus=c) for c in RUN for key in ("speed_csv", "speed_md", "speed_figure")]
+
+
+def synthetic_targets():
+    keys = ("synthetic_csv", "synthetic_figure")
+    return [PATHS[key].format(corpus=c) for c in RUN if synthetic_cmlm(c) for key in keys]
 
 
 def all_targets():
     distilled = [PATHS[key].format(corpus=c) for c in RUN for key in ("data_bin_distill", "distill_stats")]
-    return [PATHS["summary_csv"], PATHS["summary_md"]] + distilled
+    return [PATHS["summary_csv"], PATHS["summary_md"]] + distilled + speed_targets() + synthetic_targets()
+
+
+def speed_reference(corpus):
+    return config["speed"]["reference"] or corpus_spec(corpus)["teacher"]
+
+
+def speed_rows(corpus):
+    """Every evaluation row of the corpus, plus the reference if it is not one of them."""
+    rows = rows_of(corpus)
+    return rows + ([speed_reference(corpus)] if speed_reference(corpus) not in rows else [])
+
+
+def speed_checkpoints(wc):
+    return sorted({PATHS["average"].format(corpus=wc.corpus, system=row_model(wc.corpus, r))
+                   for r in speed_rows(wc.corpus)})
+
+
+def speed_rows_json(wc):
+    return json.dumps([{"name": r, "model": json.loads(row_json(wc.corpus, r)),
+                        "checkpoint": PATHS["average"].format(corpus=wc.corpus, system=row_model(wc.corpus, r))}
+                       for r in speed_rows(wc.corpus)])
+
+
+def speed_flags(wc):
+    speed = config["speed"]
+    flags = f"--batch-sizes {' '.join(map(str, speed['batch_sizes']))} --runs {speed['runs']} "
+    flags += f"--warmup-batches {speed['warmup_batches']} "
+    flags += f"--max-sentences {speed['max_sentences']} " if speed["max_sentences"] else ""
+    return flags + ("--gpu" if speed["gpu"] else "")
+
+
+def synthetic_cmlm(corpus):
+    """The CMLM that fills the masks in this corpus's synthetic experiments, or None (skipped)."""
+    named = config["synthetic"]["cmlm"]
+    if named:
+        return named if named in systems_of(corpus) else None
+    return next((s for s in systems_of(corpus) if model_spec(s)["kind"] == "cmlm"), None)
+
+
+def synthetic_reference(corpus):
+    row = config["synthetic"]["reference_row"]
+    return row if row in rows_of(corpus) else None
+
+
+def synthetic_inputs(wc):
+    cmlm = synthetic_cmlm(wc.corpus)
+    teacher = corpus_spec(wc.corpus)["teacher"]
+    inputs = {"hyp": PATHS["hyp"].format(corpus=wc.corpus, system=teacher),
+              "checkpoint": PATHS["average"].format(corpus=wc.corpus, system=cmlm),
+              "data_bin": PATHS["data_bin"].format(corpus=wc.corpus),
+              "subword_model": PATHS["subword_model"].format(corpus=wc.corpus),
+              "ref_tok": PATHS["tok"].format(corpus=wc.corpus, split="test", side="tgt"),
+              "ref": PATHS["raw"].format(corpus=wc.corpus, split="test", side="tgt")}
+    reference = synthetic_reference(wc.corpus)
+    if reference:
+        inputs["reference_bleu"] = PATHS["bleu"].format(corpus=wc.corpus, system=reference)
+    return inputs
+
+
+def synthetic_flags(wc, input):
+    synthetic = config["synthetic"]
+    flags = f"--p-mask {' '.join(map(str, synthetic['p_mask']))} --seeds {' '.join(map(str, synthetic['seeds']))} "
+    flags += f"--chunk-sizes {' '.join(map(str, synthetic['chunk_sizes']))} " if synthetic["chunk_sizes"] else ""
+    flags += f"--reference-bleu {input.reference_bleu} " if "reference_bleu" in input.keys() else ""
+    moses = corpus_spec(wc.corpus)["preprocess"]["moses"]
+    flags += "" if moses["tokenize"] else "--hyp-detokenized "
+    return flags + ("--lowercase" if moses["lowercase"] else "")
 
 
 # Input and parameter functions of the stage files.
@@ -307,3 +435,4 @@ def binarize_inputs(wc):
 
 
 check_references()
+check_rows()

@@ -4,7 +4,7 @@
 rule translate_test:
     input:
         data_bin=PATHS["data_bin"],
-        checkpoint=PATHS["average"],
+        checkpoint=row_checkpoint,
         reference=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
     output:
         raw=PATHS["generate_raw"],
@@ -12,7 +12,7 @@ rule translate_test:
         stats=PATHS["translate_stats"],
     params:
         script=script("translate"),
-        model=lambda wc: model_json(wc.system),
+        model=lambda wc: row_json(wc.corpus, wc.system),
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
@@ -40,6 +40,7 @@ rule score:
     params:
         script=script("evaluate"),
         lang=lambda wc: lang_of(wc.corpus, "tgt"),
+        model=lambda wc: row_model(wc.corpus, wc.system),
         detok=lambda wc: "" if corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
         case=lambda wc: "--lowercase" if corpus_spec(wc.corpus)["preprocess"]["moses"]["lowercase"] else "",
     log:
@@ -48,10 +49,10 @@ rule score:
         "../envs/natpipe.yaml"
     shell:
         "python {params.script} --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
-        "--lang {params.lang} {params.detok} {params.case} --corpus {wildcards.corpus} --system {wildcards.system} "
+        "--lang {params.lang} {params.detok} {params.case} --corpus {wildcards.corpus} --system {wildcards.system} --model {params.model} "
         "--out {output:q} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        per_system(PATHS["bleu"]),
+        per_row(PATHS["bleu"]),

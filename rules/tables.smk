@@ -3,7 +3,7 @@
 
 rule summary_table:
     input:
-        bleu=per_system(PATHS["bleu"]),
+        bleu=per_row(PATHS["bleu"]),
         data=[f for c in RUN for f in raw_files(c)],
     output:
         csv=report(PATHS["summary_csv"], caption="../report/summary.rst", category="Tables"),

@@ -33,12 +33,12 @@ def tokenized_bleu(hyps: list[str], refs: list[str], compound: bool) -> sacreble
     return sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", force=True)
 
 
-def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, hyp_tokenized=True, lowercase=False):
-    """lowercase: the corpus was lowercased in preprocessing, so both scores ignore case."""
-    hyps = read_lines(hyp_path)
-    refs_tok, refs_raw = read_lines(ref_tok_path), read_lines(ref_raw_path)
+def score_lines(hyps: list[str], refs_tok: list[str], refs_raw: list[str], lang: str, hyp_tokenized=True,
+                lowercase=False) -> dict:
+    """Both BLEU scores of hypothesis lines; lowercase: the corpus was lowercased in
+    preprocessing, so both scores ignore case."""
     if not (len(hyps) == len(refs_tok) == len(refs_raw)):
-        raise PipelineError(f"{hyp_path} has {len(hyps)} lines but the reference has {len(refs_raw)}")
+        raise PipelineError(f"{len(hyps)} hypotheses but the reference has {len(refs_raw)} lines")
     hyps_tok = hyps if hyp_tokenized else process_lines(hyps, lang, lowercase=lowercase)
     hyps_detok = detokenize_lines(hyps, lang) if hyp_tokenized else hyps
     compound = lang == "de"
@@ -53,10 +53,17 @@ def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, hyp_tokenized=True, low
         "sacrebleu_detail": str(sacre),
         "signature": str(metric.get_signature()),
         "n_sentences": len(hyps),
-        "hypothesis": str(hyp_path),
-        "reference_tokenized": str(ref_tok_path),
-        "reference": str(ref_raw_path),
-    }, hyps_detok
+    }
+
+
+def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, hyp_tokenized=True, lowercase=False) -> dict:
+    hyps = read_lines(hyp_path)
+    refs_tok, refs_raw = read_lines(ref_tok_path), read_lines(ref_raw_path)
+    if len(hyps) != len(refs_raw):
+        raise PipelineError(f"{hyp_path} has {len(hyps)} lines but the reference has {len(refs_raw)}")
+    result = score_lines(hyps, refs_tok, refs_raw, lang, hyp_tokenized, lowercase)
+    result.update(hypothesis=str(hyp_path), reference_tokenized=str(ref_tok_path), reference=str(ref_raw_path))
+    return result
 
 
 def main() -> None:
@@ -68,12 +75,13 @@ def main() -> None:
     parser.add_argument("--hyp-detokenized", action="store_true",
                         help="hypotheses are plain text (SentencePiece without Moses)")
     parser.add_argument("--lowercase", action="store_true", help="the corpus was lowercased")
-    parser.add_argument("--system", default="")
+    parser.add_argument("--system", default="", help="evaluation row (a model or one of its decoding variants)")
+    parser.add_argument("--model", default="", help="the model the row decodes")
     parser.add_argument("--corpus", default="")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    result, _ = evaluate(args.hyp, args.ref_tok, args.ref, args.lang, not args.hyp_detokenized, args.lowercase)
-    result.update(system=args.system, corpus=args.corpus)
+    result = evaluate(args.hyp, args.ref_tok, args.ref, args.lang, not args.hyp_detokenized, args.lowercase)
+    result.update(system=args.system, model=args.model or args.system, corpus=args.corpus)
     write_json(args.out, result)
     print(f"evaluate: {args.corpus}/{args.system} BLEU(tok) {result['bleu_tok']} SacreBLEU {result['sacrebleu']}")
 

@@ -59,13 +59,41 @@ def update_freq(train: dict, gpus: int) -> int:
     return max(1, round(target / per_step))
 
 
+# Iterative-refinement NAT families run on fairseq's translation_lev task: the decoder input is
+# the target with noise (all tokens masked for vanilla NAT, a random subset for CMLM; fairseq's
+# mask symbol is <unk>), and the length is predicted from the encoder.
+NAT_KINDS = {
+    "nat": {"noise": "full_mask", "extra": ["--pred-length-offset", "--length-loss-factor", "0.1"]},
+    "cmlm": {"noise": "random_mask", "extra": []},
+}
+
+
+def is_nat(model: dict) -> bool:
+    return model["kind"] in NAT_KINDS
+
+
 def data_args(model: dict, distill_bin: str | None) -> list[str]:
-    """Task flags for the data strategy: raw (R), distilled (D) or MixDistill (MD)."""
+    """Task flags for the model family and data strategy: raw (R), distilled (D) or MixDistill (MD)."""
     strategy = model.get("data", "raw")
+    if is_nat(model):
+        if strategy == "mixdistill":
+            raise PipelineError(f"data: mixdistill is not available for kind {model['kind']} "
+                                "(use raw or distill)")
+        return ["--task", "translation_lev", "--noise", NAT_KINDS[model["kind"]]["noise"]]
     if strategy == "mixdistill":
         return ["--task", "translation_mixdistill", "--distill-data", distill_bin,
                 "--p-raw", str(model.get("p_raw", 0.5))]
     return ["--task", "translation"]
+
+
+def objective_args(model: dict) -> list[str]:
+    """Criterion flags: label-smoothed CE for AT; fairseq's nat_loss (token + length loss) for NAT,
+    with the BERT-style init and learned positions of the mask-predict recipe."""
+    smoothing = str(model.get("train", {}).get("label_smoothing", 0.1))
+    if is_nat(model):
+        return ["--criterion", "nat_loss", "--label-smoothing", smoothing, "--apply-bert-init",
+                "--encoder-learned-pos", "--decoder-learned-pos", *NAT_KINDS[model["kind"]]["extra"]]
+    return ["--criterion", "label_smoothed_cross_entropy", "--label-smoothing", smoothing]
 
 
 def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int,
@@ -91,8 +119,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
         "--clip-norm", str(train.get("clip_norm", 0.0)),
         "--lr", str(train.get("lr", 5e-4)), "--lr-scheduler", "inverse_sqrt",
         "--warmup-updates", str(train.get("warmup_updates", 4000)), "--warmup-init-lr", "1e-07",
-        "--criterion", "label_smoothed_cross_entropy",
-        "--label-smoothing", str(train.get("label_smoothing", 0.1)),
+        *objective_args(model),
         "--max-tokens", str(train.get("max_tokens", 4096)),
         "--update-freq", str(update_freq(train, gpus)),
         "--max-update", str(train.get("max_update", 300000)),
@@ -113,21 +140,37 @@ def search_args(search: dict) -> list[str]:
             "--max-len-a", str(search.get("max_len_a", 0)), "--max-len-b", str(search.get("max_len_b", 200))]
 
 
+def refinement_args(search: dict) -> list[str]:
+    """Iterative-refinement decoding: exactly `iterations` passes (fairseq counts refinements
+    after the first, and without --iter-decode-force-max-iter stops early, which would make
+    CMLM10 a variable-cost system), `beam` length candidates decoded in parallel."""
+    return ["--iter-decode-max-iter", str(search.get("iterations", 10) - 1), "--iter-decode-force-max-iter",
+            "--iter-decode-with-beam", str(search.get("beam", 5)), "--iter-decode-eos-penalty", "0",
+            "--beam", "1", "--max-tokens", str(search.get("max_tokens", 8000))]
+
+
 def decode_args(search: dict, data_bin: str, src: str, tgt: str, checkpoint: str, subset: str,
-                gpus: int, remove_bpe: str | None) -> list[str]:
+                gpus: int, remove_bpe: str | None, kind: str = "at") -> list[str]:
     """fairseq-generate over a binarized split; remove_bpe None keeps subword units (distillation
     output is binarized with the raw corpus's dictionary unchanged).
 
     --required-batch-size-multiple 1: with fairseq's default of 8, batch_by_size silently drops
     the last batch when its size is not a multiple of 8, i.e. up to 7 (the longest) sentences.
     """
-    return ([data_bin, "--user-dir", PLUGIN_DIR, "--task", "translation", "-s", src, "-t", tgt,
-             "--path", checkpoint, "--gen-subset", subset, *search_args(search), "--num-workers", "0",
+    task = ["--task", "translation_lev"] if kind in NAT_KINDS else ["--task", "translation"]
+    search_flags = refinement_args(search) if kind in NAT_KINDS else search_args(search)
+    return ([data_bin, "--user-dir", PLUGIN_DIR, *task, "-s", src, "-t", tgt,
+             "--path", checkpoint, "--gen-subset", subset, *search_flags, "--num-workers", "0",
              "--required-batch-size-multiple", "1"]
             + (["--remove-bpe", remove_bpe] if remove_bpe else []) + (["--cpu"] if gpus <= 0 else []))
 
 
+def remove_bpe_flag(subword_method: str) -> str:
+    return "subword_nmt" if subword_method == "bpe" else "sentencepiece"
+
+
 def generate_args(model: dict, data_bin: str, src: str, tgt: str, checkpoint: str,
                   subword_method: str, subset: str, gpus: int) -> list[str]:
-    remove = "subword_nmt" if subword_method == "bpe" else "sentencepiece"
-    return decode_args(model.get("generate", {}), data_bin, src, tgt, checkpoint, subset, gpus, remove)
+    """Test decoding of one evaluation row: `model` carries the row's generate settings."""
+    return decode_args(model.get("generate", {}), data_bin, src, tgt, checkpoint, subset, gpus,
+                       remove_bpe_flag(subword_method), model["kind"])

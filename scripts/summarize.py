@@ -17,7 +17,7 @@ import pandas as pd
 
 from common import atomic_output, run_main, sha256_file
 
-COLUMNS = ["corpus", "system", "role", "data", "bleu_tok", "sacrebleu", "n_sentences", "signature", "config_sha256",
+COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "bleu_tok", "sacrebleu", "n_sentences", "signature", "config_sha256",
            "git_commit", "data_sha256", "host", "torch", "fairseq"]
 
 
@@ -61,10 +61,12 @@ def build_table(bleu_files: list[str], data_files: dict[str, list[str]], config:
     for path in bleu_files:
         result = json.loads(Path(path).read_text(encoding="utf-8"))
         corpus, system = result["corpus"], result["system"]
+        model = result.get("model") or system  # a decoding variant (CMLM10) names its model
         teacher = config.get("corpora", {}).get(corpus, {}).get("teacher")
-        strategy = config.get("models", {}).get(system, {}).get("data", "raw")
-        rows.append({**{key: result.get(key) for key in COLUMNS}, **common,
-                     "role": "teacher" if system == teacher else "system", "data": DATA_LABELS[strategy],
+        spec = config.get("models", {}).get(model, {})
+        rows.append({**{key: result.get(key) for key in COLUMNS}, **common, "model": model,
+                     "kind": spec.get("kind", "at"), "role": "teacher" if system == teacher else "system",
+                     "data": DATA_LABELS[spec.get("data", "raw")],
                      "data_sha256": hashes.get(corpus, "unknown")})
     return pd.DataFrame(rows, columns=COLUMNS).sort_values(["corpus", "system"], kind="stable")
 
@@ -83,8 +85,9 @@ def main() -> None:
         table.to_csv(handle, index=False)
     with atomic_output(args.md) as handle:
         handle.write("# natpipe summary\n\nBLEU on each corpus's test set: `bleu_tok` is tokenized BLEU as the "
-                     "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column). `role`: the "
-                     "corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
+                     "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column). `system` is the "
+                     "evaluation row, `model` the checkpoint it decodes (CMLM1/4/10 decode one CMLM with 1/4/10 "
+                     "iterations). `role`: the corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
                      "training targets.\n\n")
         handle.write(markdown_table(table))
         handle.write("\n")

@@ -1,5 +1,6 @@
 """The real DAG end to end on a tiny corpus: teacher training, averaging, beam search, BLEU,
-sharded distillation, and a student trained on MixDistill data.
+sharded distillation, a student trained on MixDistill data, vanilla NAT and CMLM baselines,
+the speed harness and the synthetic masking experiments.
 
 A few hundred sentence pairs from the sample and one-layer models trained for 30 updates keep
 this to about two minutes on 2 cores; the code paths are those of the paper presets.
@@ -18,7 +19,13 @@ TINY = {"kind": "at", "arch": "transformer", "encoder_layers": 1, "decoder_layer
         "embed_dim": 32, "ffn_dim": 64, "heads": 2,
         "train": {"max_tokens": 1024, "max_update": 30, "save_interval_updates": 10, "average_last": 2,
                   "warmup_updates": 10, "lr": 0.002},
-        "generate": {"beam": 2, "max_tokens": 2000}}
+        "generate": {"beam": 2, "max_tokens": 2000, "max_len_a": 1.2, "max_len_b": 5}}
+TINY_NAT = {**TINY, "kind": "nat", "arch": "nonautoregressive_transformer", "data": "distill",
+            "generate": {"iterations": 1, "beam": 1}}
+TINY_CMLM = {**TINY_NAT, "kind": "cmlm", "arch": "cmlm_transformer", "generate": {"iterations": 4, "beam": 2},
+             "variants": {"CMLM1": {"iterations": 1}, "CMLM4": {}}}
+ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4"]
+SPEED = {"batch_sizes": [1, 8, 32], "runs": 2, "warmup_batches": 1}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +44,11 @@ def tiny_run(tmp_path_factory):
             "preprocess": {"clean": {"min_len": 1, "max_len": 80, "ratio": 3},
                            "subword": {"method": "bpe", "operations": 200}},
             "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
-            "teacher": "at_tiny", "systems": ["at_tiny", "at_tiny_md"]}},
-        "models": {"at_tiny": TINY, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5}},
+            "teacher": "at_tiny", "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny"]}},
+        "models": {"at_tiny": TINY, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
+                   "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM},
+        "speed": SPEED,
+        "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},
     }
     (work / "tiny.yaml").write_text(yaml.safe_dump(config))
     result = snakemake("--directory", work, "--configfile", work / "tiny.yaml", "--cores", "2", timeout=900)
@@ -84,9 +94,12 @@ def test_summary_row_has_provenance(tiny_run):
     import pandas as pd
 
     table = pd.read_csv(tiny_run / "results" / "tables" / "summary.csv")
-    assert list(table[["corpus", "system"]].itertuples(index=False, name=None)) == [
-        ("tiny_en_de", "at_tiny"), ("tiny_en_de", "at_tiny_md")]
-    assert list(table["role"]) == ["teacher", "system"] and list(table["data"]) == ["R", "MD"]
+    assert list(table["system"]) == sorted(ROWS) and set(table["corpus"]) == {"tiny_en_de"}
+    by_row = table.set_index("system")
+    assert by_row.loc["at_tiny", "role"] == "teacher" and by_row.loc["at_tiny_md", "data"] == "MD"
+    assert list(by_row.loc[["CMLM1", "CMLM4", "nat_tiny"], "model"]) == ["cmlm_tiny", "cmlm_tiny", "nat_tiny"]
+    assert list(by_row.loc[["CMLM1", "nat_tiny"], "kind"]) == ["cmlm", "nat"]
+    assert list(by_row.loc[["CMLM1", "nat_tiny"], "data"]) == ["D", "D"]
     row = table.iloc[0]
     assert row["torch"].startswith("2.13.0") and row["fairseq"] == "0.12.3.1"
     assert len(row["config_sha256"]) == 16 and len(row["data_sha256"]) == 16
@@ -97,7 +110,9 @@ def test_second_run_schedules_nothing_and_report_builds(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
     report = tiny_run / "report.html"
     snakemake("--directory", tiny_run, "--configfile", tiny_run / "tiny.yaml", "--report", report, check=True)
-    assert "summary.csv" in report.read_text(encoding="utf-8", errors="replace")
+    html = report.read_text(encoding="utf-8", errors="replace")
+    assert all(name in html for name in ("summary.csv", "speed.csv", "acceleration.png", "synthetic.csv",
+                                          "synthetic_masking.png"))
 
 
 def test_distillation_is_merged_in_order_and_shares_the_dictionary(tiny_run):
@@ -122,6 +137,101 @@ def test_mixdistill_student_trained_on_both_sets(tiny_run):
     assert "num_updates 30" in log or "num_updates=30" in log
 
 
+def test_nat_baselines_train_on_translation_lev_and_decode_with_their_iterations(tiny_run):
+    for model, noise in (("nat_tiny", "full_mask"), ("cmlm_tiny", "random_mask")):
+        log = (tiny_run / f"logs/train/tiny_en_de/{model}.log").read_text(encoding="utf-8")
+        assert "--task translation_lev" in log and f"--noise {noise}" in log and "data-bin-distill" in log
+        assert "num_updates 30" in log or "num_updates=30" in log
+    for row, max_iter in (("CMLM1", 0), ("CMLM4", 3), ("nat_tiny", 0)):
+        log = (tiny_run / f"logs/evaluate/tiny_en_de/{row}.translate.log").read_text(encoding="utf-8")
+        assert f"--iter-decode-max-iter {max_iter} --iter-decode-force-max-iter" in log
+    cmlm4 = (tiny_run / "logs/evaluate/tiny_en_de/CMLM4.translate.log").read_text(encoding="utf-8")
+    assert "--iter-decode-with-beam 2" in cmlm4 and "cmlm_tiny/checkpoint.avg.pt" in cmlm4
+
+
+def speed_table(tiny_run):
+    import pandas as pd
+
+    import speed
+
+    table = pd.read_csv(tiny_run / "results/tiny_en_de/speed.csv")
+    assert list(table.columns) == speed.COLUMNS
+    return table
+
+
+def test_speed_csv_has_one_row_per_system_device_batch_and_run(tiny_run):
+    table = speed_table(tiny_run)
+    assert len(table) == len(ROWS) * len(SPEED["batch_sizes"]) * SPEED["runs"]  # CPU only here
+    assert set(table["system"]) == set(ROWS) and set(table["device"]) == {"cpu"}
+    assert table["run_id"].nunique() == 1 and (table["status"] == "ok").all()
+    assert (table["n_sentences"] == N_HELDOUT).all() and (table["threads"] == 2).all()
+    assert sorted(set(table["batch_size"])) == SPEED["batch_sizes"] and set(table["run"]) == {0, 1}
+    assert (table["seconds"] > 0).all() and (table["output_tokens"] > 0).all()
+
+
+def test_outputs_do_not_depend_on_batch_size(tiny_run):
+    """Every row translates each sentence identically at batch 1, 8 and 32 (the harness compares
+    token ids), and the harness's batch-1 output equals fairseq-generate's token-batched output."""
+    assert (speed_table(tiny_run)["agreement"] == 1.0).all()
+    import json as _json
+
+    from fairseq_args import generate_args
+
+    from natpipe.decoding.systems import load_system
+
+    corpus = tiny_run / "results/tiny_en_de"
+    for row, spec, model in (("at_tiny", TINY, "at_tiny"), ("CMLM4", {**TINY_CMLM, "variants": None}, "cmlm_tiny")):
+        flags = generate_args(_json.loads(_json.dumps(spec)), str(corpus / "data-bin"), "en", "de",
+                              str(corpus / model / "checkpoint.avg.pt"), "bpe", "test", gpus=0)
+        system = load_system(flags)
+        ids = list(range(N_HELDOUT))
+        one = {i: system.translate([i])[i] for i in ids}
+        whole = system.translate(ids)
+        assert one == whole
+        expected = (corpus / row / "test.hyp").read_text(encoding="utf-8").splitlines()
+        assert [system.string(one[i], "@@ ").strip() for i in ids] == [e.strip() for e in expected]
+
+
+def test_alpha_in_the_table_comes_from_the_csv_of_the_same_run(tiny_run):
+    table = speed_table(tiny_run)
+    median = table.groupby(["system", "batch_size"])["seconds"].median()
+    markdown = (tiny_run / "results/tiny_en_de/speed.md").read_text(encoding="utf-8")
+    assert "alpha relative to at_tiny" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| CMLM1 |")).split(" | ")
+    for i, size in enumerate(SPEED["batch_sizes"]):
+        assert float(row[2 + 2 * i]) == pytest.approx(median[("at_tiny", size)] / median[("CMLM1", size)], abs=0.006)
+    assert (tiny_run / "results/tiny_en_de/figures/acceleration.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_synthetic_masking_points_and_exact_mask_counts(tiny_run):
+    import math
+
+    import pandas as pd
+
+    from subword import segmenter
+
+    from natpipe.masking import n_mask
+
+    corpus = tiny_run / "results/tiny_en_de"
+    table = pd.read_csv(corpus / "synthetic.csv")
+    assert table["strategy"].value_counts().to_dict() == {"random": 6, "head": 2, "tail": 2, "chunk": 2}
+    segment = segmenter("bpe", str(corpus / "prep/subword.model"))
+    lengths = [len(segment(h).split()) for h in (corpus / "at_tiny/test.hyp").read_text(encoding="utf-8").splitlines()]
+    assert (table["n_tokens"] == sum(lengths)).all()
+    for _, point in table[table["strategy"].isin(["head", "tail"])].iterrows():
+        assert point["n_masked"] == sum(n_mask(n, point["p_mask"]) for n in lengths)
+    for _, point in table[table["strategy"] == "chunk"].iterrows():
+        k = int(point["chunk_size"])
+        assert point["n_masked"] == sum(n - math.ceil(n / k) for n in lengths)
+    mean = table[(table["strategy"] == "random") & (table["seed"] == "mean")].set_index("p_mask")["bleu_tok"]
+    per_seed = table[(table["strategy"] == "random") & (table["seed"] != "mean")].groupby("p_mask")["bleu_tok"].mean()
+    assert mean.to_dict() == pytest.approx(per_seed.to_dict())
+    assert table["bleu_tok"].between(0, 100).all()
+    log = (tiny_run / "logs/synthetic/tiny_en_de.log").read_text(encoding="utf-8")
+    reference = json.loads((corpus / "CMLM4/test.bleu.json").read_text())
+    assert f"dashed line CMLM4 BLEU {reference['bleu_tok']} (results/tiny_en_de/CMLM4/test.bleu.json)" in log
+
+
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
     """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
     what depends on it, nothing else. Runs last: it changes the run's config."""
@@ -130,8 +240,8 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     args = ("--directory", tiny_run, "--configfile", tiny_run / "tiny.yaml", more)
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
-    assert counts == {"train_at": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "all": 1}
+    assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
+                      "summary_table": 1, "measure_speed": 1, "all": 1}
     snakemake(*args, "--cores", "2", check=True, timeout=600)
     done = json.loads((tiny_run / "results/tiny_en_de/at_tiny_md/train.done.json").read_text())
     assert done["resumed"] is True

@@ -46,7 +46,8 @@ def test_evaluate_writes_both_scores(tmp_path):
     hyps_tok = ["Das ist ein Haus @-@ Boot .", "Wir gehen morgen nach Hause , oder ?"]
     for name, lines in (("ref", refs_raw), ("ref.tok", refs_tok), ("hyp", hyps_tok)):
         (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result, detok = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de")
+    result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de")
+    detok = ev.detokenize_lines(hyps_tok, "de")
     assert detok == ["Das ist ein Haus-Boot.", "Wir gehen morgen nach Hause, oder?"]
     assert result["sacrebleu"] == pytest.approx(round(sacrebleu.corpus_bleu(detok, [refs_raw]).score, 2))
     expected_tok = sacrebleu.corpus_bleu([ev.compound_split(h) for h in hyps_tok],
@@ -81,6 +82,6 @@ def test_lowercased_corpus_scores_case_insensitively(tmp_path):
     (tmp_path / "ref").write_text("Das Haus ist groß.\n", encoding="utf-8")
     (tmp_path / "ref.tok").write_text("das haus ist groß .\n", encoding="utf-8")
     (tmp_path / "hyp").write_text("das haus ist groß .\n", encoding="utf-8")
-    result, _ = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", lowercase=True)
+    result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", lowercase=True)
     assert result["sacrebleu"] == 100.0 and result["bleu_tok"] == 100.0
     assert "case:lc" in result["signature"]

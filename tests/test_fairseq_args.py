@@ -1,4 +1,6 @@
 """The mapping from natpipe model settings to fairseq flags, and CPU/DDP selection."""
+import pytest
+
 import fairseq_args as fa
 
 MODEL = {"kind": "at", "arch": "transformer", "encoder_layers": 3, "decoder_layers": 2, "embed_dim": 64,
@@ -62,3 +64,30 @@ def test_distillation_search_flags():
     assert flag(args, "--gen-subset") == "test" and "--cpu" not in args and "--remove-bpe" not in args
     # fairseq drops a last batch whose size is not a multiple of this: every sentence must come back
     assert flag(args, "--required-batch-size-multiple") == "1"
+
+
+NAT = {**MODEL, "kind": "cmlm", "arch": "cmlm_transformer", "data": "distill",
+       "generate": {"iterations": 10, "beam": 5, "max_tokens": 4000}}
+
+
+def test_nat_kinds_train_on_translation_lev_with_their_noise_and_nat_loss():
+    cmlm = fa.train_args(NAT, "distill-bin", "en", "de", "ckpt", gpus=0)
+    nat = fa.train_args({**NAT, "kind": "nat", "arch": "nonautoregressive_transformer"}, "d", "en", "de", "c", 0)
+    assert flag(cmlm, "--task") == "translation_lev" and flag(cmlm, "--noise") == "random_mask"
+    assert flag(nat, "--noise") == "full_mask" and flag(nat, "--length-loss-factor") == "0.1"
+    assert "--pred-length-offset" in nat and "--pred-length-offset" not in cmlm
+    for args in (cmlm, nat):
+        assert flag(args, "--criterion") == "nat_loss" and "--apply-bert-init" in args
+    assert flag(fa.train_args(MODEL, "b", "en", "de", "c", 0), "--criterion") == "label_smoothed_cross_entropy"
+    with pytest.raises(fa.PipelineError, match="mixdistill is not available for kind cmlm"):
+        fa.train_args({**NAT, "data": "mixdistill"}, "b", "en", "de", "c", 0, "d")
+
+
+def test_nat_decoding_runs_exactly_the_configured_iterations_with_a_length_beam():
+    args = fa.generate_args(NAT, "bin", "en", "de", "m.pt", "bpe", "test", gpus=0)
+    assert flag(args, "--task") == "translation_lev"
+    assert flag(args, "--iter-decode-max-iter") == "9"  # fairseq counts refinements after the first pass
+    assert "--iter-decode-force-max-iter" in args and flag(args, "--iter-decode-with-beam") == "5"
+    assert flag(args, "--beam") == "1" and flag(args, "--max-tokens") == "4000"
+    one = fa.generate_args({**NAT, "generate": {"iterations": 1}}, "bin", "en", "de", "m.pt", "bpe", "test", 0)
+    assert flag(one, "--iter-decode-max-iter") == "0"

@@ -23,3 +23,12 @@ def test_rows_are_sorted_and_carry_provenance(tmp_path):
     markdown = summarize.markdown_table(table)
     assert "nrefs:1\\|case:mixed" in markdown
     assert all(line.count(" | ") == len(summarize.COLUMNS) - 1 for line in markdown.splitlines()[2:])
+
+
+def test_a_decoding_variant_row_takes_kind_and_data_from_its_model(tmp_path):
+    path = tmp_path / "cmlm10.json"
+    path.write_text(json.dumps({"corpus": "a", "system": "CMLM10", "model": "cmlm", "bleu_tok": 1.0, "sacrebleu": 1.0,
+                                "n_sentences": 1, "signature": "s"}))
+    config = {"corpora": {"a": {"teacher": "at"}}, "models": {"cmlm": {"kind": "cmlm", "data": "distill"}}}
+    row = summarize.build_table([str(path)], {}, config, tmp_path).iloc[0]
+    assert (row["system"], row["model"], row["kind"], row["data"], row["role"]) == ("CMLM10", "cmlm", "cmlm", "D", "system")

@@ -8,7 +8,7 @@ from conftest import REPO, snakemake
 
 PRESETS = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
 PIPELINE = ["assemble_split", "tokenize", "clean_train", "learn_subword", "apply_subword", "binarize",
-            "train_at", "average_checkpoints", "translate_test", "score", "summary_table"]
+            "train_model", "average_checkpoints", "translate_test", "score", "summary_table"]
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -19,16 +19,28 @@ def job_counts(output: str) -> dict[str, int]:
 def test_default_dry_run_lists_the_whole_pipeline():
     result = snakemake("-n", "--forceall", check=True)
     counts = job_counts(result.stdout)
+    # three models (AT teacher, vanilla NAT, CMLM); five rows (the CMLM's CMLM1 / CMLM4 / CMLM10)
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
-                      "apply_subword": 6, "binarize": 1, "train_at": 1, "average_checkpoints": 1,
-                      "translate_test": 1, "score": 1, "summary_table": 1, "distill_shard": 2,
-                      "distill_merge": 1, "binarize_distill": 1, "all": 1}
+                      "apply_subword": 6, "binarize": 1, "train_model": 3, "average_checkpoints": 3,
+                      "translate_test": 5, "score": 5, "summary_table": 1, "distill_shard": 2,
+                      "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "synthetic_masking": 1,
+                      "all": 1}
+
+
+def test_speed_and_synthetic_targets_build_only_what_they_need():
+    speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
+    assert speed["measure_speed"] == 1 and speed["train_model"] == 3
+    assert "translate_test" not in speed and "synthetic_masking" not in speed
+    synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
+    # the teacher's translations to mask, and CMLM10's test BLEU for the dashed line
+    assert synthetic["synthetic_masking"] == 1 and synthetic["translate_test"] == 2
+    assert synthetic["train_model"] == 2 and "measure_speed" not in synthetic
 
 
 def test_distill_target_builds_shards_merge_and_binarized_sets():
     counts = job_counts(snakemake("-n", "--forceall", "distill", check=True).stdout)
-    assert {k: counts[k] for k in ("distill_shard", "distill_merge", "binarize_distill", "train_at")} == \
-        {"distill_shard": 2, "distill_merge": 1, "binarize_distill": 1, "train_at": 1}
+    assert {k: counts[k] for k in ("distill_shard", "distill_merge", "binarize_distill", "train_model")} == \
+        {"distill_shard": 2, "distill_merge": 1, "binarize_distill": 1, "train_model": 1}
     assert "translate_test" not in counts  # the teacher's test BLEU is not needed to distill
 
 
@@ -47,7 +59,7 @@ def test_preset_dry_run_downloads_and_runs_every_stage(preset):
     assert counts["download"] == len(urls)
     assert counts["extract"] == 2 * len(corpus["sources"])
     assert all(counts.get(rule, 0) >= 1 for rule in PIPELINE), counts
-    assert counts["train_at"] == len(corpus["systems"])
+    assert counts["train_model"] == len(corpus["systems"])
     assert counts["tokenize"] == 6 and counts["apply_subword"] == 6
 
 
@@ -69,8 +81,8 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
         return [job for job in jobs if f"rule {name}:" in job]
 
     gpus = config["compute"]["gpus_per_training_job"]
-    assert len(of_rule("train_at")) == len(corpus["systems"])
-    assert all(re.search(rf"\bgpu={gpus}\b", job) for job in of_rule("train_at"))
+    assert len(of_rule("train_model")) == len(corpus["systems"])
+    assert all(re.search(rf"\bgpu={gpus}\b", job) for job in of_rule("train_model"))
     shards = of_rule("distill_shard")
     assert len(shards) == corpus["distill"]["shards"] and all(re.search(r"\bgpu=1\b", job) for job in shards)
     assert len(of_rule("distill_merge")) == 1

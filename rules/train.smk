@@ -1,14 +1,14 @@
-# AT teachers: train (resumable), average the last checkpoints.
+# Training (AT teachers and every system; resumable) and checkpoint averaging.
 
 
-rule train_at:
+rule train_model:
     input:
         unpack(training_data),
     output:
         PATHS["train_done"],
     params:
         script=script("train"),
-        model=lambda wc: model_json(wc.system, without=("generate",)),
+        model=lambda wc: model_json(wc.system, without=("generate", "variants")),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         distill=lambda wc, input: f"--distill-bin {input.distill}" if "distill" in input.keys() else "",
         src=lambda wc: lang_of(wc.corpus, "src"),

@@ -1,0 +1,61 @@
+"""The papers' figures from natpipe's CSVs (matplotlib, no display needed)."""
+from __future__ import annotations
+
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from common import atomic_path  # noqa: E402
+
+logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq's root logger would print font lookups
+
+
+def save(figure, path: str) -> None:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150, bbox_inches="tight")
+    plt.close(figure)
+
+
+def acceleration_figure(summary: pd.DataFrame, reference: str, path: str) -> None:
+    """HRT Figure 1: alpha against batch size per system, solid on GPU, dashed on CPU."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    systems = [s for s in summary["system"].unique() if s != reference]
+    colours = dict(zip(systems, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4))
+    for (device, system), part in summary[summary["system"] != reference].groupby(["device", "system"], sort=False):
+        part = part.sort_values("batch_size")
+        axis.plot(part["batch_size"], part["alpha"], marker="o", color=colours[system],
+                  linestyle="-" if device == "cuda" else "--", label=f"{system} ({device.upper()})")
+    axis.axhline(1.0, color="grey", linewidth=0.8)
+    axis.set_xscale("log", base=2)
+    sizes = sorted(summary["batch_size"].unique())
+    axis.set_xticks(sizes, [str(s) for s in sizes])
+    axis.set_xlabel("batch size (sentences)")
+    axis.set_ylabel(f"α = T({reference}) / T(system)")
+    axis.set_title("Relative speedup (solid: GPU, dashed: CPU)")
+    axis.legend(fontsize="small")
+    save(figure, path)
+
+
+def masking_figure(curves: pd.DataFrame, reference: dict | None, path: str) -> None:
+    """HRT Figure 2: BLEU of one-pass CMLM filling against the masking rate per strategy; CHUNK
+    points sit at their real rate 1 - 1/k; the dashed line is the reference row's BLEU."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for strategy, part in curves.groupby("strategy", sort=False):
+        part = part.sort_values("mask_rate")
+        axis.plot(part["mask_rate"], part["bleu_tok"], marker="o", label=strategy.upper(),
+                  linestyle="-" if strategy != "chunk" else "none")
+        if strategy == "chunk":
+            for _, point in part.iterrows():
+                axis.annotate(f"k={int(point['chunk_size'])}", (point["mask_rate"], point["bleu_tok"]),
+                              fontsize="x-small", xytext=(3, 3), textcoords="offset points")
+    if reference:
+        axis.axhline(reference["bleu_tok"], color="black", linestyle="--", linewidth=1, label=reference["label"])
+    axis.set_xlabel("masking rate")
+    axis.set_ylabel("BLEU (tokenized)")
+    axis.set_title("One-pass CMLM filling of masked AT translations")
+    axis.legend(fontsize="small")
+    save(figure, path)

@@ -1,0 +1,212 @@
+"""The one speed protocol of natpipe (HRT Table 10 / Figure 1), for every evaluation row.
+
+Each row's checkpoint is loaded once per run, then for every device (CPU with a fixed thread
+count; the GPU too when the job has one) and batch size B the first N test sentences are
+translated in corpus order in batches of exactly B sentences: `warmup` untimed batches, then R
+timed passes over all N sentences (model loading excluded; the GPU is synchronised). One CSV
+row per system x device x batch x run. alpha = T(reference) / T(system) uses medians from the
+same invocation (run_id) on the same device, never numbers from another run.
+
+Translations must not depend on B (padding bugs are a known NAT trap): `agreement` is the
+fraction of sentences whose output equals the smallest batch size's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import PipelineError, atomic_output, run_main  # noqa: E402
+from fairseq_args import generate_args  # noqa: E402
+
+COLUMNS = ["run_id", "corpus", "system", "kind", "device", "device_name", "threads", "batch_size", "run",
+           "seconds", "n_sentences", "output_tokens", "agreement", "status"]
+
+
+def device_name(device: str) -> str:
+    import platform
+
+    import torch
+
+    if device == "cpu":
+        return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(torch.device(device))
+
+
+def synchronize(device: str) -> None:
+    if device != "cpu":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def time_system(system, ids: list[int], batch_sizes: list[int], runs: int, warmup: int, device: str):
+    """Yield (batch_size, run, seconds, outputs | None, status) for one loaded system on one device."""
+    import torch
+
+    for size in sorted(batch_sizes):
+        batches = [ids[k:k + size] for k in range(0, len(ids), size)]
+        try:
+            for batch in batches[:warmup]:
+                system.translate(batch)
+            for run in range(runs):
+                outputs = {}
+                synchronize(device)
+                start = time.perf_counter()
+                for batch in batches:
+                    outputs.update(system.translate(batch))
+                synchronize(device)
+                yield size, run, time.perf_counter() - start, outputs, "ok"
+        except torch.cuda.OutOfMemoryError:  # Table 10's N/A: the batch does not fit
+            torch.cuda.empty_cache()
+            yield size, -1, float("nan"), None, "oom"
+
+
+def measure(rows: list[dict], args, devices: list[str]) -> pd.DataFrame:
+    import torch
+
+    from natpipe.decoding.systems import load_system
+
+    run_id = uuid.uuid4().hex[:12]
+    records = []
+    for row in rows:
+        flags = generate_args(row["model"], args.data_bin, args.src, args.tgt, row["checkpoint"], args.subword,
+                              "test", gpus=0)
+        system = load_system(flags)
+        total = len(system.dataset)
+        ids = list(range(min(total, args.max_sentences or total)))
+        for device in devices:
+            system.to(device)
+            first = None
+            for size, run, seconds, outputs, status in time_system(system, ids, args.batch_sizes, args.runs,
+                                                                    args.warmup_batches, device):
+                agreement = float("nan")
+                if outputs is not None:
+                    first = first or outputs
+                    agreement = sum(outputs[i] == first[i] for i in ids) / len(ids)
+                records.append({
+                    "run_id": run_id, "corpus": args.corpus, "system": row["name"], "kind": row["model"]["kind"],
+                    "device": device.split(":")[0], "device_name": device_name(device), "threads": args.threads,
+                    "batch_size": size, "run": run, "seconds": round(seconds, 4), "n_sentences": len(ids),
+                    "output_tokens": sum(len(t) for t in outputs.values()) if outputs else 0,
+                    "agreement": agreement, "status": status})
+                if status == "ok":
+                    print(f"speed: {row['name']} {device} B={size} run {run}: {seconds:.2f}s", file=sys.stderr,
+                          flush=True)
+        del system
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def summarize(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Median time, spread and alpha per (run, device, system, batch); alpha only within a run."""
+    ok = table[table["status"] == "ok"]
+    grouped = ok.groupby(["run_id", "device", "system", "batch_size"], sort=False)
+    summary = grouped.agg(median=("seconds", "median"), fastest=("seconds", "min"), slowest=("seconds", "max"),
+                          runs=("seconds", "size"), n_sentences=("n_sentences", "first"),
+                          agreement=("agreement", "min")).reset_index()
+    ref = summary[summary["system"] == reference].set_index(["run_id", "device", "batch_size"])["median"]
+    if ref.empty:
+        raise PipelineError(f"speed: the reference row '{reference}' has no successful timing")
+    keys = list(zip(summary["run_id"], summary["device"], summary["batch_size"]))
+    summary["alpha"] = [ref.get(key, float("nan")) / median for key, median in zip(keys, summary["median"])]
+    summary["spread_pct"] = 100 * (summary["slowest"] - summary["fastest"]) / summary["median"]
+    return summary
+
+
+def latency_throughput(summary: pd.DataFrame) -> pd.DataFrame:
+    """L1: ms per sentence at batch 1; Lmax: sentences/s at the largest batch that ran."""
+    out = []
+    for (device, system), part in summary.groupby(["device", "system"], sort=False):
+        one = part[part["batch_size"] == 1]
+        largest = part.loc[part["batch_size"].idxmax()]
+        out.append({"device": device, "system": system,
+                    "L1_ms": 1000 * one["median"].iloc[0] / one["n_sentences"].iloc[0] if len(one) else float("nan"),
+                    "Lmax_sent_per_s": largest["n_sentences"] / largest["median"], "Lmax_batch": largest["batch_size"]})
+    return pd.DataFrame(out)
+
+
+def markdown(summary: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:
+    """Table 10 layout: per device, time (median s, spread) and alpha per batch size, average alpha."""
+    sizes = sorted(table["batch_size"].unique())  # with the sizes that did not fit anywhere
+    latency = latency_throughput(summary).set_index(["device", "system"])
+    oom = table[table["status"] == "oom"]
+    lines = [f"# Decoding speed (alpha relative to {reference}, same run and device)", ""]
+    for device in summary["device"].unique():
+        part = summary[summary["device"] == device]
+        name = table[table["device"] == device]["device_name"].iloc[0]
+        threads = table[table["device"] == device]["threads"].iloc[0]
+        where = f"{name}, {threads} threads" if device == "cpu" else name
+        lines += [f"## On {device.upper()} ({where}); {int(part['n_sentences'].iloc[0])} sentences, "
+                  f"median of {int(part['runs'].max())} runs", ""]
+        header = "| System | " + " | ".join(f"B={b} time (s) | B={b} α" for b in sizes)
+        lines += [header + " | Avg α | L1 (ms/sent) | Lmax (sent/s) | same output at every B |",
+                  "|---" * (2 * len(sizes) + 5) + "|"]
+        for system in part["system"].unique():
+            cells = []
+            for size in sizes:
+                hit = part[(part["system"] == system) & (part["batch_size"] == size)]
+                if len(hit):
+                    r = hit.iloc[0]
+                    cells += [f"{r['median']:.2f} ±{r['spread_pct']:.0f}%", f"{r['alpha']:.2f}"]
+                else:
+                    failed = ((oom["system"] == system) & (oom["batch_size"] == size) & (oom["device"] == device)).any()
+                    cells += ["N/A" if failed else "", ""]
+            rows = part[part["system"] == system]
+            lat = latency.loc[(device, system)]
+            same = "yes" if rows["agreement"].min() == 1 else f"no ({rows['agreement'].min():.1%})"
+            lines.append(f"| {system} | " + " | ".join(cells) + f" | {rows['alpha'].mean():.2f} | "
+                         f"{lat['L1_ms']:.1f} | {lat['Lmax_sent_per_s']:.1f} (B={int(lat['Lmax_batch'])}) | {same} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", required=True, help="JSON list of {name, model, checkpoint}")
+    parser.add_argument("--reference", required=True, help="row alpha is relative to")
+    parser.add_argument("--data-bin", required=True)
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--tgt", required=True)
+    parser.add_argument("--subword", choices=["bpe", "sentencepiece"], required=True)
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup-batches", type=int, default=2)
+    parser.add_argument("--max-sentences", type=int)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gpu", action="store_true", help="also time on the GPU if one is visible")
+    parser.add_argument("--csv", required=True)
+    parser.add_argument("--table", required=True, help="markdown, Table 10 layout")
+    parser.add_argument("--figure", required=True, help="alpha against batch size (Figure 1)")
+    args = parser.parse_args()
+    rows = json.loads(args.rows)
+    if args.reference not in [row["name"] for row in rows]:
+        raise PipelineError(f"speed.reference: '{args.reference}' is not one of the rows {[r['name'] for r in rows]}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    devices = ["cpu"] + (["cuda:0"] if args.gpu and torch.cuda.is_available() else [])
+    table = measure(rows, args, devices)
+    summary = summarize(table, args.reference)
+    from figures import acceleration_figure
+
+    with atomic_output(args.csv) as handle:
+        table.to_csv(handle, index=False)
+    with atomic_output(args.table) as handle:
+        handle.write(markdown(summary, table, args.reference))
+    acceleration_figure(summary, args.reference, args.figure)
+    print(summary[["device", "system", "batch_size", "median", "alpha"]].to_string(index=False))
+
+
+if __name__ == "__main__":
+    run_main(main)
