@@ -12,4 +12,4 @@ from natpipe.decoding.length_cap import install as _install_length_cap  # noqa: 
 
 _install_length_cap()
 
-from natpipe import tasks  # noqa: E402,F401  (registers the fairseq tasks)
+from natpipe import criterions, models, tasks  # noqa: E402,F401  (registers them with fairseq)

@@ -128,12 +128,26 @@ def check_rows():
                     raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "
                                        f"is also a row of '{owner[row]}'")
                 owner[row] = system
-        reference = config["speed"]["reference"]
+        reference = speed_settings(corpus)["reference"]
+        key = f"corpora.{corpus}.speed.reference" if "reference" in corpus_spec(corpus).get("speed", {}) else "speed.reference"
         if reference and reference not in owner and reference not in config["models"]:
-            raise config_error("speed.reference", f"'{reference}' is neither a model nor a row of corpus {corpus}")
-    cmlm = config["synthetic"]["cmlm"]
-    if cmlm and (cmlm not in config["models"] or config["models"][cmlm]["kind"] != "cmlm"):
-        raise config_error("synthetic.cmlm", f"'{cmlm}' is not a model of kind cmlm")
+            raise config_error(key, f"'{reference}' is neither a model nor a row of corpus {corpus}")
+    for name, model in config["models"].items():
+        init = model.get("init_from")
+        if init and (init not in config["models"] or config["models"][init]["kind"] != "at"):
+            raise config_error(f"models.{name}.init_from", f"'{init}' is not a model of kind at")
+        swaps = [("generate", model.get("generate") or {})]
+        swaps += [(f"variants.{v}", spec) for v, spec in (model.get("variants") or {}).items()]
+        for key, spec in swaps:
+            other = spec.get("skip_cmlm_from")
+            if other and (model["kind"] != "hrt" or other not in config["models"]
+                          or config["models"][other]["kind"] != "hrt"):
+                raise config_error(f"models.{name}.{key}.skip_cmlm_from",
+                                   f"'{other}' must be a model of kind hrt, used by a model of kind hrt")
+    for corpus in RUN:
+        cmlm = synthetic_settings(corpus)["cmlm"]
+        if cmlm and (cmlm not in config["models"] or config["models"][cmlm]["kind"] != "cmlm"):
+            raise config_error("synthetic.cmlm", f"'{cmlm}' is not a model of kind cmlm")
 
 
 def source_ref(ref):
@@ -242,7 +256,21 @@ def row_json(corpus, row):
     model = dict(model_spec(row_model(corpus, row)))
     overrides = (model.pop("variants", None) or {}).get(row, {})
     model["generate"] = {**model.get("generate", {}), **overrides}
+    if model["generate"].get("skip_cmlm_from"):  # HRT Table 7 swap: the second model's checkpoint
+        model["generate"]["skip_cmlm_checkpoint"] = PATHS["average"].format(
+            corpus=corpus, system=model["generate"]["skip_cmlm_from"])
     return json.dumps(model, sort_keys=True)
+
+
+def row_checkpoints(corpus, row):
+    """Every checkpoint a row decodes with (two for an HRT swap row)."""
+    generate = json.loads(row_json(corpus, row))["generate"]
+    own = PATHS["average"].format(corpus=corpus, system=row_model(corpus, row))
+    return [own] + ([generate["skip_cmlm_checkpoint"]] if generate.get("skip_cmlm_checkpoint") else [])
+
+
+def other_checkpoints(wc):
+    return row_checkpoints(wc.corpus, wc.system)[1:]
 
 
 def row_checkpoint(wc):
@@ -299,9 +327,12 @@ def training_data(wc):
     strategy = model_spec(wc.system).get("data", "raw")
     raw = PATHS["data_bin"].format(corpus=wc.corpus)
     distilled = PATHS["data_bin_distill"].format(corpus=wc.corpus)
+    inputs = {"data": distilled if strategy == "distill" else raw}
     if strategy == "mixdistill":
-        return {"data": raw, "distill": distilled}
-    return {"data": distilled if strategy == "distill" else raw}
+        inputs["distill"] = distilled
+    if model_spec(wc.system).get("init_from"):  # HRT's FT: the AT checkpoint it starts from
+        inputs["init"] = PATHS["average"].format(corpus=wc.corpus, system=model_spec(wc.system)["init_from"])
+    return inputs
 
 
 def raw_files(corpus):
@@ -326,8 +357,17 @@ def all_targets():
     return [PATHS["summary_csv"], PATHS["summary_md"]] + distilled + speed_targets() + synthetic_targets()
 
 
+def speed_settings(corpus):
+    """The global speed protocol with the corpus's own overrides (the sample times fewer sentences)."""
+    return {**config["speed"], **corpus_spec(corpus).get("speed", {})}
+
+
+def synthetic_settings(corpus):
+    return {**config["synthetic"], **corpus_spec(corpus).get("synthetic", {})}
+
+
 def speed_reference(corpus):
-    return config["speed"]["reference"] or corpus_spec(corpus)["teacher"]
+    return speed_settings(corpus)["reference"] or corpus_spec(corpus)["teacher"]
 
 
 def speed_rows(corpus):
@@ -337,8 +377,7 @@ def speed_rows(corpus):
 
 
 def speed_checkpoints(wc):
-    return sorted({PATHS["average"].format(corpus=wc.corpus, system=row_model(wc.corpus, r))
-                   for r in speed_rows(wc.corpus)})
+    return sorted({path for r in speed_rows(wc.corpus) for path in row_checkpoints(wc.corpus, r)})
 
 
 def speed_rows_json(wc):
@@ -348,7 +387,7 @@ def speed_rows_json(wc):
 
 
 def speed_flags(wc):
-    speed = config["speed"]
+    speed = speed_settings(wc.corpus)
     flags = f"--batch-sizes {' '.join(map(str, speed['batch_sizes']))} --runs {speed['runs']} "
     flags += f"--warmup-batches {speed['warmup_batches']} "
     flags += f"--max-sentences {speed['max_sentences']} " if speed["max_sentences"] else ""
@@ -357,14 +396,14 @@ def speed_flags(wc):
 
 def synthetic_cmlm(corpus):
     """The CMLM that fills the masks in this corpus's synthetic experiments, or None (skipped)."""
-    named = config["synthetic"]["cmlm"]
+    named = synthetic_settings(corpus)["cmlm"]
     if named:
         return named if named in systems_of(corpus) else None
     return next((s for s in systems_of(corpus) if model_spec(s)["kind"] == "cmlm"), None)
 
 
 def synthetic_reference(corpus):
-    row = config["synthetic"]["reference_row"]
+    row = synthetic_settings(corpus)["reference_row"]
     return row if row in rows_of(corpus) else None
 
 
@@ -379,15 +418,17 @@ def synthetic_inputs(wc):
               "ref": PATHS["raw"].format(corpus=wc.corpus, split="test", side="tgt")}
     reference = synthetic_reference(wc.corpus)
     if reference:
-        inputs["reference_bleu"] = PATHS["bleu"].format(corpus=wc.corpus, system=reference)
+        inputs["reference_hyp"] = PATHS["hyp"].format(corpus=wc.corpus, system=reference)
     return inputs
 
 
 def synthetic_flags(wc, input):
-    synthetic = config["synthetic"]
+    synthetic = synthetic_settings(wc.corpus)
     flags = f"--p-mask {' '.join(map(str, synthetic['p_mask']))} --seeds {' '.join(map(str, synthetic['seeds']))} "
     flags += f"--chunk-sizes {' '.join(map(str, synthetic['chunk_sizes']))} " if synthetic["chunk_sizes"] else ""
-    flags += f"--reference-bleu {input.reference_bleu} " if "reference_bleu" in input.keys() else ""
+    if "reference_hyp" in input.keys():
+        flags += f"--reference-hyp {input.reference_hyp} --reference-name {synthetic_reference(wc.corpus)} "
+    flags += f"--max-sentences {synthetic['max_sentences']} " if synthetic["max_sentences"] else ""
     moses = corpus_spec(wc.corpus)["preprocess"]["moses"]
     flags += "" if moses["tokenize"] else "--hyp-detokenized "
     return flags + ("--lowercase" if moses["lowercase"] else "")

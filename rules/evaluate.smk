@@ -5,6 +5,7 @@ rule translate_test:
     input:
         data_bin=PATHS["data_bin"],
         checkpoint=row_checkpoint,
+        swapped=other_checkpoints,  # an HRT swap row also needs the model whose Skip-CMLM it uses
         reference=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
     output:
         raw=PATHS["generate_raw"],

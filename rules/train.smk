@@ -11,6 +11,7 @@ rule train_model:
         model=lambda wc: model_json(wc.system, without=("generate", "variants")),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         distill=lambda wc, input: f"--distill-bin {input.distill}" if "distill" in input.keys() else "",
+        init=lambda wc, input: f"--init-checkpoint {input.init}" if "init" in input.keys() else "",
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
     threads: config["compute"]["cpu_threads"]
@@ -21,7 +22,7 @@ rule train_model:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --model {params.model:q} --data-bin {input.data:q} {params.distill} --src {params.src} "
+        "python {params.script} --model {params.model:q} --data-bin {input.data:q} {params.distill} {params.init} --src {params.src} "
         "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} --threads {threads} "
         "--done {output:q} > {log} 2>&1"
 

@@ -75,6 +75,9 @@ def is_nat(model: dict) -> bool:
 def data_args(model: dict, distill_bin: str | None) -> list[str]:
     """Task flags for the model family and data strategy: raw (R), distilled (D) or MixDistill (MD)."""
     strategy = model.get("data", "raw")
+    if model["kind"] == "hrt":  # MixDistill built in; raw / distill pass the chosen data-bin alone
+        mix = ["--distill-data", distill_bin, "--p-raw", str(model.get("p_raw", 0.5))] if strategy == "mixdistill" else []
+        return ["--task", "translation_hrt", "--chunk-size", str(model.get("chunk_size", 2)), *mix]
     if is_nat(model):
         if strategy == "mixdistill":
             raise PipelineError(f"data: mixdistill is not available for kind {model['kind']} "
@@ -90,6 +93,12 @@ def objective_args(model: dict) -> list[str]:
     """Criterion flags: label-smoothed CE for AT; fairseq's nat_loss (token + length loss) for NAT,
     with the BERT-style init and learned positions of the mask-predict recipe."""
     smoothing = str(model.get("train", {}).get("label_smoothing", 0.1))
+    if model["kind"] == "hrt":
+        curriculum = model.get("curriculum") or {}
+        args = ["--criterion", "hrt_loss", "--label-smoothing", smoothing,
+                "--curriculum-lambda", str(curriculum.get("lambda", 1.0))]
+        args += ["--curriculum-steps", str(curriculum["steps"])] if curriculum.get("steps") else []
+        return args + ([] if curriculum.get("enabled", True) else ["--no-curriculum"])
     if is_nat(model):
         return ["--criterion", "nat_loss", "--label-smoothing", smoothing, "--apply-bert-init",
                 "--encoder-learned-pos", "--decoder-learned-pos", *NAT_KINDS[model["kind"]]["extra"]]
@@ -97,8 +106,9 @@ def objective_args(model: dict) -> list[str]:
 
 
 def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int,
-               distill_bin: str | None = None) -> list[str]:
-    """fairseq-train arguments; `data_bin` is already the distilled set for data: distill."""
+               distill_bin: str | None = None, init_checkpoint: str | None = None) -> list[str]:
+    """fairseq-train arguments; `data_bin` is already the distilled set for data: distill;
+    `init_checkpoint` (HRT's FT) initialises the model unless the run resumes its own checkpoint."""
     train = model.get("train", {})
     args = [data_bin, "--user-dir", PLUGIN_DIR, *data_args(model, distill_bin), "-s", src, "-t", tgt,
             "--arch", model["arch"]]
@@ -130,6 +140,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
         "--log-format", "simple", "--log-interval", "50", "--num-workers", "0",
         "--skip-invalid-size-inputs-valid-test",
     ]
+    args += ["--finetune-from-model", init_checkpoint] if init_checkpoint else []
     return args + device_args(gpus, train.get("fp16", False))
 
 
@@ -159,6 +170,10 @@ def decode_args(search: dict, data_bin: str, src: str, tgt: str, checkpoint: str
     """
     task = ["--task", "translation_lev"] if kind in NAT_KINDS else ["--task", "translation"]
     search_flags = refinement_args(search) if kind in NAT_KINDS else search_args(search)
+    if kind == "hrt":  # Skip-AT beam (beam = b_at), then b_nat candidates through Skip-CMLM
+        task = ["--task", "translation_hrt", "--chunk-size", str(search.get("chunk_size", 2)),
+                "--hrt-b-nat", str(search.get("b_nat", 1))]
+        task += ["--hrt-skip-cmlm-path", search["skip_cmlm_checkpoint"]] if search.get("skip_cmlm_checkpoint") else []
     return ([data_bin, "--user-dir", PLUGIN_DIR, *task, "-s", src, "-t", tgt,
              "--path", checkpoint, "--gen-subset", subset, *search_flags, "--num-workers", "0",
              "--required-batch-size-multiple", "1"]
@@ -172,5 +187,6 @@ def remove_bpe_flag(subword_method: str) -> str:
 def generate_args(model: dict, data_bin: str, src: str, tgt: str, checkpoint: str,
                   subword_method: str, subset: str, gpus: int) -> list[str]:
     """Test decoding of one evaluation row: `model` carries the row's generate settings."""
-    return decode_args(model.get("generate", {}), data_bin, src, tgt, checkpoint, subset, gpus,
-                       remove_bpe_flag(subword_method), model["kind"])
+    search = {**model.get("generate", {}), "chunk_size": model.get("chunk_size", 2)}
+    return decode_args(search, data_bin, src, tgt, checkpoint, subset, gpus, remove_bpe_flag(subword_method),
+                       model["kind"])

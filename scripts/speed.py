@@ -37,6 +37,12 @@ def device_name(device: str) -> str:
     import torch
 
     if device == "cpu":
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
         return platform.processor() or platform.machine()
     return torch.cuda.get_device_name(torch.device(device))
 

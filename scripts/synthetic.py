@@ -81,7 +81,9 @@ def main() -> None:
     parser.add_argument("--p-mask", type=float, nargs="+", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--chunk-sizes", type=int, nargs="*", default=[])
-    parser.add_argument("--reference-bleu", help="BLEU JSON of the row drawn dashed")
+    parser.add_argument("--reference-hyp", help="test translations of the row drawn dashed (CMLM10)")
+    parser.add_argument("--reference-name", default="reference")
+    parser.add_argument("--max-sentences", type=int, help="only the first N test sentences (all by default)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--csv", required=True)
@@ -100,6 +102,8 @@ def main() -> None:
     hyps, refs_tok, refs_raw = read_lines(args.hyp), read_lines(args.ref_tok), read_lines(args.ref)
     if len(hyps) != len(system.dataset):
         raise PipelineError(f"{args.hyp}: {len(hyps)} lines but the test set has {len(system.dataset)} sentences")
+    n = min(len(hyps), args.max_sentences or len(hyps))  # the first n sentences, for every point and the dashed line
+    hyps, refs_tok, refs_raw = hyps[:n], refs_tok[:n], refs_raw[:n]
     segment = segmenter(args.subword, args.subword_model)
     targets = [system.tgt_dict.encode_line(segment(h), add_if_not_exist=False, append_eos=False).tolist()
                if h.strip() else [] for h in hyps]
@@ -118,17 +122,22 @@ def main() -> None:
     table = pd.DataFrame(records, columns=COLUMNS)
     curves = with_random_average(table)
     reference = None
-    if args.reference_bleu:
-        result = json.loads(Path(args.reference_bleu).read_text(encoding="utf-8"))
-        reference = {"bleu_tok": result["bleu_tok"], "label": result.get("system", "reference")}
-        print(f"synthetic: dashed line {reference['label']} BLEU {reference['bleu_tok']} ({args.reference_bleu})",
-              file=sys.stderr)
+    if args.reference_hyp:
+        lines = read_lines(args.reference_hyp)[:n]
+        bleu = score_lines(lines, refs_tok, refs_raw, args.tgt, not args.hyp_detokenized, args.lowercase)
+        reference = {"bleu_tok": bleu["bleu_tok"], "label": args.reference_name}
+        print(f"synthetic: dashed line {args.reference_name} BLEU {bleu['bleu_tok']} on the same {n} sentences "
+              f"({args.reference_hyp})", file=sys.stderr)
     from figures import masking_figure
 
+    drawn = (curves["strategy"] != "random") | (curves["seed"] == "mean")
+    if reference:  # the dashed line's number, on the same sentences, as a row of its own
+        curves = pd.concat([curves, pd.DataFrame([{"strategy": f"reference:{reference['label']}", "seed": None,
+                                                   "n_tokens": None, "bleu_tok": reference["bleu_tok"]}])],
+                           ignore_index=True)
     with atomic_output(args.csv) as handle:
         curves.to_csv(handle, index=False)
-    drawn = (curves["strategy"] != "random") | (curves["seed"] == "mean")
-    masking_figure(curves[drawn], reference, args.figure)
+    masking_figure(curves[drawn.reindex(curves.index, fill_value=False)], reference, args.figure)
 
 
 def with_random_average(table: pd.DataFrame) -> pd.DataFrame:

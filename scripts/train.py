@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="JSON of models.<name>")
     parser.add_argument("--data-bin", required=True, help="raw or distilled data-bin (per data strategy)")
     parser.add_argument("--distill-bin", help="distilled data-bin for data: mixdistill")
+    parser.add_argument("--init-checkpoint", help="checkpoint to fine-tune from (HRT's FT)")
     parser.add_argument("--src", required=True)
     parser.add_argument("--tgt", required=True)
     parser.add_argument("--save-dir", required=True)
@@ -32,7 +33,7 @@ def main() -> None:
     resumed = (Path(args.save_dir) / "checkpoint_last.pt").exists()
     start = time.time()
     run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, args.gpus,
-                                          args.distill_bin),
+                                          args.distill_bin, args.init_checkpoint),
                 args.threads)
     write_json(args.done, {"resumed": resumed, "wall_seconds": round(time.time() - start, 1),
                            "save_dir": args.save_dir, "gpus": args.gpus, "model": model})

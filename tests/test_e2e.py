@@ -214,10 +214,12 @@ def test_synthetic_masking_points_and_exact_mask_counts(tiny_run):
 
     corpus = tiny_run / "results/tiny_en_de"
     table = pd.read_csv(corpus / "synthetic.csv")
-    assert table["strategy"].value_counts().to_dict() == {"random": 6, "head": 2, "tail": 2, "chunk": 2}
+    assert table["strategy"].value_counts().to_dict() == {"random": 6, "head": 2, "tail": 2, "chunk": 2,
+                                                          "reference:CMLM4": 1}
     segment = segmenter("bpe", str(corpus / "prep/subword.model"))
     lengths = [len(segment(h).split()) for h in (corpus / "at_tiny/test.hyp").read_text(encoding="utf-8").splitlines()]
-    assert (table["n_tokens"] == sum(lengths)).all()
+    points = table[table["strategy"] != "reference:CMLM4"]
+    assert (points["n_tokens"] == sum(lengths)).all()
     for _, point in table[table["strategy"].isin(["head", "tail"])].iterrows():
         assert point["n_masked"] == sum(n_mask(n, point["p_mask"]) for n in lengths)
     for _, point in table[table["strategy"] == "chunk"].iterrows():
@@ -226,10 +228,11 @@ def test_synthetic_masking_points_and_exact_mask_counts(tiny_run):
     mean = table[(table["strategy"] == "random") & (table["seed"] == "mean")].set_index("p_mask")["bleu_tok"]
     per_seed = table[(table["strategy"] == "random") & (table["seed"] != "mean")].groupby("p_mask")["bleu_tok"].mean()
     assert mean.to_dict() == pytest.approx(per_seed.to_dict())
-    assert table["bleu_tok"].between(0, 100).all()
+    assert table["bleu_tok"].between(0, 100).all() and len(points) == 12
     log = (tiny_run / "logs/synthetic/tiny_en_de.log").read_text(encoding="utf-8")
-    reference = json.loads((corpus / "CMLM4/test.bleu.json").read_text())
-    assert f"dashed line CMLM4 BLEU {reference['bleu_tok']} (results/tiny_en_de/CMLM4/test.bleu.json)" in log
+    reference = json.loads((corpus / "CMLM4/test.bleu.json").read_text())  # all N_HELDOUT sentences here
+    assert f"dashed line CMLM4 BLEU {reference['bleu_tok']} on the same {N_HELDOUT} sentences" in log
+    assert table[table["strategy"] == "reference:CMLM4"]["bleu_tok"].tolist() == [reference["bleu_tok"]]
 
 
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):

@@ -98,6 +98,12 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
      "config key corpora.sample_en_de.teacher: 'at_missing' is not a key of models"),
     ({"run": ["nowhere"]}, "config key run: 'nowhere' is not a key of corpora"),
     ({"mirrors": "x"}, "config key mirrors: unknown key; did you mean 'mirror'?"),
+    ({"models": {"cmlm_sample": {"variants": {"nat_sample": {"iterations": 2}}}}},
+     "config key models.cmlm_sample.variants.nat_sample: row 'nat_sample' of corpus sample_en_de is also a row of 'nat_sample'"),
+    ({"synthetic": {"cmlm": "nat_sample"}}, "config key synthetic.cmlm: 'nat_sample' is not a model of kind cmlm"),
+    ({"speed": {"reference": "CMLM99"}}, "config key speed.reference: 'CMLM99' is neither a model nor a row of corpus sample_en_de"),
+    ({"models": {"nat_sample": {"data": "mixdistill"}}}, "config key models.nat_sample.data: mixdistill is not available for kind nat"),
+    ({"models": {"cmlm_sample": {"kind": "ctc"}}}, "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'nat', 'cmlm', 'hrt']"),
 ])
 def test_config_errors_name_the_key(tmp_path, override, message):
     path = tmp_path / "bad.yaml"

@@ -1,0 +1,141 @@
+"""HRT: Figure 3 sample construction, the curriculum, strided positions, and Eq. (3) decoding
+checked against an independent computation on a tiny model."""
+import argparse
+import math
+
+import pytest
+import torch
+
+import natpipe  # noqa: F401
+from natpipe.criterions.hrt import cmlm_sample, curriculum_split, skip_at_sample, skip_cmlm_sample
+from natpipe.decoding.hrt import HRTGenerator, nat_input, truncate_at_eos
+from natpipe.models.hrt import strided_positions
+
+PAD, EOS, BOS_K, B, MASK = 1, 2, 0, 2, 3  # fairseq: <s>=0 <pad>=1 </s>=2 <unk>=3
+Y1, Y2, Y3, Y4, Y5 = 11, 12, 13, 14, 15
+
+
+def test_skip_at_sample_is_figure_3c_for_k2_and_k3():
+    target = torch.tensor([[Y1, Y2, Y3, Y4, EOS], [Y1, Y2, Y3, EOS, PAD]])
+    prev, out = skip_at_sample(target, 2, BOS_K, PAD, EOS)
+    # y1..y4 </s> is extended to y1..y4 </s> </s>: input ([B2], y2, y4), output (y2, y4, </s>)
+    assert prev.tolist() == [[BOS_K, Y2, Y4], [BOS_K, Y2, PAD]]
+    assert out.tolist() == [[Y2, Y4, EOS], [Y2, EOS, PAD]]
+    assert strided_positions(prev, PAD, 2).tolist() == [[2, 4, 6], [2, 4, PAD]]  # positions 0, 2, 4 (+ pad + 1)
+    prev3, out3 = skip_at_sample(torch.tensor([[Y1, Y2, Y3, Y4, Y5, EOS]]), 3, BOS_K, PAD, EOS)
+    assert prev3.tolist() == [[BOS_K, Y3]] and out3.tolist() == [[Y3, EOS]]
+    assert strided_positions(prev3, PAD, 3).tolist() == [[2, 5]]  # positions 0 and 3
+
+
+def test_skip_cmlm_sample_masks_all_but_every_kth_token_and_takes_loss_there_only():
+    target = torch.tensor([[Y1, Y2, Y3, Y4, EOS], [Y1, Y2, EOS, PAD, PAD]])
+    prev, out = skip_cmlm_sample(target, 2, B, MASK, PAD, EOS)
+    assert prev.tolist() == [[B, MASK, Y2, MASK, Y4, MASK, EOS], [B, MASK, Y2, MASK, EOS, PAD, PAD]]
+    assert out.tolist() == [[PAD, Y1, PAD, Y3, PAD, EOS, PAD], [PAD, Y1, PAD, EOS, PAD, PAD, PAD]]
+    prev3, out3 = skip_cmlm_sample(torch.tensor([[Y1, Y2, Y3, Y4, EOS]]), 3, B, MASK, PAD, EOS)
+    assert prev3.tolist() == [[B, MASK, MASK, Y3, MASK, MASK, EOS]]
+    assert out3.tolist() == [[PAD, Y1, Y2, PAD, Y4, EOS, PAD]]
+
+
+def test_cmlm_sample_masks_between_one_and_all_tokens_never_eos_or_padding():
+    target = torch.tensor([[Y1, Y2, Y3, Y4, EOS], [Y1, EOS, PAD, PAD, PAD]])
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        prev, out = cmlm_sample(target, B, MASK, PAD, EOS, generator)
+        masked = prev[:, 1:].eq(MASK)
+        assert torch.equal(masked, out[:, 1:].ne(PAD))
+        assert 1 <= int(masked[0].sum()) <= 4 and masked[1].tolist() == [True, False, False, False, False]
+        assert torch.equal(prev[:, 1:][~masked], target[~masked])
+
+
+@pytest.mark.parametrize("step,expected", [(0, 0), (50, 5), (100, 10), (150, 10)])
+def test_curriculum_moves_the_batch_from_auxiliary_to_primary_tasks(step, expected):
+    assert curriculum_split(10, step, 100) == expected
+    assert curriculum_split(10, step, 100, enabled=False) == 10  # -CL: primary tasks only
+    assert curriculum_split(7, 50, 100) == 3  # floor(7 * 0.5)
+
+
+def tiny_hrt(layers=1):
+    from fairseq.data import Dictionary
+    from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
+
+    vocab = Dictionary()
+    for word in "a b c d e f g h".split():
+        vocab.add_symbol(word)
+
+    class Task:
+        source_dictionary = target_dictionary = vocab
+
+    args = argparse.Namespace(encoder_layers=layers, decoder_layers=layers, encoder_embed_dim=16,
+                              decoder_embed_dim=16, encoder_ffn_embed_dim=32, decoder_ffn_embed_dim=32,
+                              encoder_attention_heads=2, decoder_attention_heads=2, share_all_embeddings=True,
+                              max_source_positions=64, max_target_positions=64)
+    ARCH_CONFIG_REGISTRY["hrt_transformer"](args)
+    torch.manual_seed(0)
+    return ARCH_MODEL_REGISTRY["hrt_transformer"].build_model(args, Task()).eval(), vocab
+
+
+def test_hrt_has_exactly_the_parameters_of_the_at_transformer():
+    from fairseq.models.transformer import TransformerModel
+
+    model, vocab = tiny_hrt()
+    assert isinstance(model, TransformerModel)
+    keys = set(model.state_dict())
+    assert not any("length" in key for key in keys)  # no length predictor
+
+
+def test_nat_input_and_truncation():
+    assert nat_input([Y2, Y4, EOS], 2, B, MASK) == [B, MASK, Y2, MASK, Y4, MASK, EOS]
+    assert len(nat_input([Y2, EOS], 3, B, MASK)) == 1 + 3 * 2  # N_nat = k * N_at
+    assert truncate_at_eos([Y1, Y2, EOS, EOS], EOS) == 3 and truncate_at_eos([Y1], EOS) == 1
+
+
+def independent_eq3(model, vocab, src, src_len, tokens, k, z):
+    """Eq. (3) recomputed from scratch: Skip-AT log-probs of z by forced decoding plus the
+    Skip-CMLM log-probs of the chosen fills at every masked position."""
+    enc = model.encoder(src, src_lengths=src_len)
+    prev = torch.tensor([[vocab.bos()] + z[:-1]])
+    lp = model.get_normalized_probs((model.decode(prev, enc, causal=True, stride=k), None), log_probs=True)[0]
+    at = sum(float(lp[i, t]) for i, t in enumerate(z))
+    y_nat = torch.tensor([nat_input(z, k, vocab.eos(), vocab.unk())])
+    lp2 = model.get_normalized_probs((model.decode(y_nat, enc, causal=False), None), log_probs=True)[0]
+    masked = [i for i in range(1, y_nat.size(1)) if int(y_nat[0, i]) == vocab.unk()]
+    for index in (vocab.pad(), vocab.bos(), vocab.unk()):
+        lp2[:, index] = -math.inf
+    filled = y_nat[0].tolist()
+    for i in masked:
+        filled[i] = int(lp2[i].argmax())
+    return at + sum(float(lp2[i, filled[i]]) for i in masked), filled[1:]
+
+
+@pytest.mark.parametrize("k,b_at,b_nat", [(2, 1, 1), (2, 3, 2), (3, 4, 1)])
+def test_decoding_reproduces_eq3_scores_and_truncates_at_the_first_eos(k, b_at, b_nat):
+    model, vocab = tiny_hrt()
+    src = torch.tensor([[vocab.index("a"), vocab.index("b"), vocab.index("c"), vocab.eos()],
+                        [vocab.pad(), vocab.index("d"), vocab.index("e"), vocab.eos()]])
+    src_len = torch.tensor([4, 3])
+    sample = {"net_input": {"src_tokens": src, "src_lengths": src_len}}
+    generator = HRTGenerator(model, vocab, k=k, b_at=b_at, b_nat=b_nat, max_len_a=0, max_len_b=12)
+    with model.skip_mode(k):
+        skip = generator.search.generate([model], sample, bos_token=vocab.bos())
+    hypos = generator.generate([model], sample)
+    for row, (candidates, skip_hypos) in enumerate(zip(hypos, skip)):
+        assert len(candidates) == b_nat  # only the top b_nat Skip-AT hypotheses reach Skip-CMLM
+        row_src = src[row:row + 1][:, (src[row] != vocab.pad()).nonzero().min():]
+        expected = []
+        for hypo in skip_hypos[:b_nat]:
+            z = hypo["tokens"].tolist()
+            score, filled = independent_eq3(model, vocab, row_src, src_len[row:row + 1], None, k, z)
+            assert len(filled) == k * len(z)
+            expected.append((score, filled[:truncate_at_eos(filled, vocab.eos())]))
+        expected.sort(key=lambda e: -e[0])
+        for got, (score, tokens) in zip(candidates, expected):
+            assert got["score"] == pytest.approx(score, abs=1e-4)
+            assert got["tokens"].tolist() == tokens and got["tokens"].tolist().count(vocab.eos()) <= 1
+            assert len(got["positional_scores"]) == len(tokens)
+
+
+def test_b_nat_larger_than_b_at_is_refused():
+    model, vocab = tiny_hrt()
+    with pytest.raises(ValueError, match="b_at >= b_nat"):
+        HRTGenerator(model, vocab, k=2, b_at=1, b_nat=2)
