@@ -118,7 +118,7 @@ def check_rows():
     """Evaluation rows of a corpus share one namespace (a decoding variant may not reuse a model's
     name); the rows named by speed and synthetic must exist."""
     for name, model in config["models"].items():
-        if model["kind"] != "at" and model.get("data", "raw") == "mixdistill":
+        if model["kind"] in ("nat", "cmlm") and model.get("data", "raw") == "mixdistill":
             raise config_error(f"models.{name}.data", f"mixdistill is not available for kind {model['kind']}")
     for corpus in RUN:
         owner = {}
@@ -228,10 +228,15 @@ def model_spec(system):
     return config["models"][system]
 
 
-def model_json(system, without=()):
-    """A model's settings as JSON; training passes without=("generate", "variants") so that
-    changing the decoding settings does not retrain."""
-    return json.dumps({k: v for k, v in model_spec(system).items() if k not in without}, sort_keys=True)
+def model_json(system):
+    return json.dumps(model_spec(system), sort_keys=True)
+
+
+def training_json(system):
+    """What a training run depends on: not the decoding settings, not the thread count."""
+    model = {k: v for k, v in model_spec(system).items() if k not in ("generate", "variants")}
+    model["train"] = {k: v for k, v in model.get("train", {}).items() if k != "threads"}
+    return json.dumps(model, sort_keys=True)
 
 
 def systems_of(corpus):
@@ -275,6 +280,11 @@ def other_checkpoints(wc):
 
 def row_checkpoint(wc):
     return PATHS["average"].format(corpus=wc.corpus, system=row_model(wc.corpus, wc.system))
+
+
+def training_threads(wc):
+    """CPU threads of one training job: the model's own train.threads, else compute.cpu_threads."""
+    return model_spec(wc.system)["train"].get("threads") or config["compute"]["cpu_threads"]
 
 
 def gpus_for_training():

@@ -17,9 +17,9 @@ rule measure_speed:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
-        threads=config["compute"]["cpu_threads"],
+        threads=lambda wc: speed_settings(wc.corpus)["threads"] or config["compute"]["cpu_threads"],
     # Snakemake caps threads at --cores, so locally the timing job runs alone (nothing else shares
-    # the CPU while it measures); torch still uses exactly compute.cpu_threads (params.threads).
+    # the CPU while it measures); torch uses exactly the protocol's thread count (params.threads).
     threads: 4096
     resources:
         gpu=gpus_for_decoding(),

@@ -8,13 +8,13 @@ rule train_model:
         PATHS["train_done"],
     params:
         script=script("train"),
-        model=lambda wc: model_json(wc.system, without=("generate", "variants")),
+        model=lambda wc: training_json(wc.system),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         distill=lambda wc, input: f"--distill-bin {input.distill}" if "distill" in input.keys() else "",
         init=lambda wc, input: f"--init-checkpoint {input.init}" if "init" in input.keys() else "",
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
-    threads: config["compute"]["cpu_threads"]
+    threads: training_threads
     resources:
         gpu=gpus_for_training(),
     log:

@@ -12,7 +12,7 @@ Curriculum (Eq. 2): p_k = (t / T)^lambda; the first floor(n p_k) sentences of th
 primary tasks (SKIP-AT, SKIP-CMLM), the rest the auxiliary ones (AT, CMLM); the losses of all
 four are summed, so gradients accumulate as over a batch twice the size.
 """
-from __future__ import annotations
+# No `from __future__ import annotations`: fairseq reads the dataclass field types at runtime.
 
 import math
 from dataclasses import dataclass, field

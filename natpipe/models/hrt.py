@@ -56,6 +56,13 @@ def make_strided(module) -> None:
 class HRTModel(TransformerModel):
     """A Transformer whose decoder can run as AT / Skip-AT (causal) or CMLM / Skip-CMLM."""
 
+    num_updates = 0
+
+    def set_num_updates(self, num_updates):
+        """Kept for the curriculum (the criterion reads t from here); fairseq only forwards it."""
+        self.num_updates = num_updates
+        super().set_num_updates(num_updates)
+
     @classmethod
     def build_decoder(cls, args, tgt_dict, embed_tokens):
         decoder = super().build_decoder(args, tgt_dict, embed_tokens)
