@@ -57,6 +57,7 @@ PATHS = {
     "synthetic_figure": "results/{corpus}/figures/synthetic_masking.png",
     "summary_csv": "results/tables/summary.csv",
     "summary_md": "results/tables/summary.md",
+    "paper_table": "results/tables/{paper}.md",
 }
 
 
@@ -69,6 +70,7 @@ wildcard_constraints:
     part="train|valid|test",
     side="src|tgt",
     lang="[a-z]{2,3}",
+    paper="hrt",  # papers with published numbers in data/papers/
 
 
 def script(name):
@@ -232,9 +234,12 @@ def model_json(system):
     return json.dumps(model_spec(system), sort_keys=True)
 
 
+LABELS = ("paper_name", "ablation")  # how tables name a row: never a reason to retrain or re-decode
+
+
 def training_json(system):
     """What a training run depends on: not the decoding settings, not the thread count."""
-    model = {k: v for k, v in model_spec(system).items() if k not in ("generate", "variants")}
+    model = {k: v for k, v in model_spec(system).items() if k not in ("generate", "variants") + LABELS}
     model["train"] = {k: v for k, v in model.get("train", {}).items() if k != "threads"}
     return json.dumps(model, sort_keys=True)
 
@@ -259,7 +264,8 @@ def row_model(corpus, row):
 def row_json(corpus, row):
     """The row's model settings with its variant's overrides merged into generate."""
     model = dict(model_spec(row_model(corpus, row)))
-    overrides = (model.pop("variants", None) or {}).get(row, {})
+    overrides = {k: v for k, v in (model.pop("variants", None) or {}).get(row, {}).items() if k not in LABELS}
+    model = {k: v for k, v in model.items() if k not in LABELS}
     model["generate"] = {**model.get("generate", {}), **overrides}
     if model["generate"].get("skip_cmlm_from"):  # HRT Table 7 swap: the second model's checkpoint
         model["generate"]["skip_cmlm_checkpoint"] = PATHS["average"].format(
@@ -357,14 +363,38 @@ def speed_targets():
     return [PATHS[key].format(corpus=c) for c in RUN for key in ("speed_csv", "speed_md", "speed_figure")]
 
 
+def speed_csvs():
+    return [PATHS["speed_csv"].format(corpus=c) for c in RUN]
+
+
 def synthetic_targets():
     keys = ("synthetic_csv", "synthetic_figure")
     return [PATHS[key].format(corpus=c) for c in RUN if synthetic_cmlm(c) for key in keys]
 
 
+def paper_rows_json():
+    """Every evaluation row that names the paper system it reproduces, with what the paper tables
+    vary (data strategy, k, beams) and the speed reference of its corpus."""
+    rows = []
+    for corpus in RUN:
+        for row in rows_of(corpus):
+            spec = model_spec(row_model(corpus, row))
+            variant = (spec.get("variants") or {}).get(row, {})
+            name = variant.get("paper_name", spec.get("paper_name"))
+            model = json.loads(row_json(corpus, row))
+            if name:
+                rows.append({"corpus": corpus, "row": row, "paper_name": name,
+                             "ablation": spec.get("ablation"), "data": model.get("data", "raw"),
+                             "chunk_size": model.get("chunk_size", 2), "generate": model["generate"],
+                             "src": lang_of(corpus, "src"), "tgt": lang_of(corpus, "tgt"),
+                             "reference": speed_reference(corpus)})
+    return json.dumps(rows, sort_keys=True)
+
+
 def all_targets():
     distilled = [PATHS[key].format(corpus=c) for c in RUN for key in ("data_bin_distill", "distill_stats")]
-    return [PATHS["summary_csv"], PATHS["summary_md"]] + distilled + speed_targets() + synthetic_targets()
+    return ([PATHS["summary_csv"], PATHS["summary_md"], PATHS["paper_table"].format(paper="hrt")] + distilled
+            + speed_targets() + synthetic_targets())
 
 
 def speed_settings(corpus):

@@ -21,7 +21,27 @@ rule summary_table:
         "--config {params.config:q} --csv {output.csv:q} --md {output.md:q} > {log} 2>&1"
 
 
+rule paper_table:
+    input:
+        paper=os.path.join(workflow.basedir, "data", "papers", "{paper}.csv"),
+        summary=PATHS["summary_csv"],
+        speed=speed_csvs(),
+    output:
+        report(PATHS["paper_table"], caption="../report/paper_tables.rst", category="Tables"),
+    params:
+        script=script("paper_tables"),
+        rows=paper_rows_json(),
+    log:
+        "logs/tables/{paper}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script} --paper {input.paper:q} --rows {params.rows:q} --summary {input.summary:q} "
+        "--speed {input.speed:q} --out {output:q} > {log} 2>&1"
+
+
 rule tables:
     input:
         PATHS["summary_csv"],
         PATHS["summary_md"],
+        PATHS["paper_table"].format(paper="hrt"),

@@ -24,7 +24,12 @@ TINY_NAT = {**TINY, "kind": "nat", "arch": "nonautoregressive_transformer", "dat
             "generate": {"iterations": 1, "beam": 1}}
 TINY_CMLM = {**TINY_NAT, "kind": "cmlm", "arch": "cmlm_transformer", "generate": {"iterations": 4, "beam": 2},
              "variants": {"CMLM1": {"iterations": 1}, "CMLM4": {}}}
-ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4"]
+TINY_HRT = {**TINY, "kind": "hrt", "arch": "hrt_transformer", "init_from": "at_tiny", "data": "mixdistill",
+            "paper_name": "HRT",
+            "p_raw": 0.2, "chunk_size": 2, "generate": {"beam": 5, "b_nat": 1, "max_len_a": 1.2, "max_len_b": 5},
+            # Table 7's swap path, here with the model itself: must equal the plain row
+            "variants": {"HRT": {}, "HRT_swap": {"skip_cmlm_from": "hrt_tiny", "paper_name": None}}}
+ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap"]
 SPEED = {"batch_sizes": [1, 8, 32], "runs": 2, "warmup_batches": 1}
 
 
@@ -44,9 +49,9 @@ def tiny_run(tmp_path_factory):
             "preprocess": {"clean": {"min_len": 1, "max_len": 80, "ratio": 3},
                            "subword": {"method": "bpe", "operations": 200}},
             "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
-            "teacher": "at_tiny", "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny"]}},
-        "models": {"at_tiny": TINY, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
-                   "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM},
+            "teacher": "at_tiny", "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny"]}},
+        "models": {"at_tiny": {**TINY, "paper_name": "AT"}, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
+                   "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT},
         "speed": SPEED,
         "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},
     }
@@ -97,7 +102,9 @@ def test_summary_row_has_provenance(tiny_run):
     assert list(table["system"]) == sorted(ROWS) and set(table["corpus"]) == {"tiny_en_de"}
     by_row = table.set_index("system")
     assert by_row.loc["at_tiny", "role"] == "teacher" and by_row.loc["at_tiny_md", "data"] == "MD"
-    assert list(by_row.loc[["CMLM1", "CMLM4", "nat_tiny"], "model"]) == ["cmlm_tiny", "cmlm_tiny", "nat_tiny"]
+    assert list(by_row.loc[["CMLM1", "CMLM4", "nat_tiny", "HRT_swap"], "model"]) == [
+        "cmlm_tiny", "cmlm_tiny", "nat_tiny", "hrt_tiny"]
+    assert by_row.loc["HRT", "kind"] == "hrt" and by_row.loc["HRT", "data"] == "MD"
     assert list(by_row.loc[["CMLM1", "nat_tiny"], "kind"]) == ["cmlm", "nat"]
     assert list(by_row.loc[["CMLM1", "nat_tiny"], "data"]) == ["D", "D"]
     row = table.iloc[0]
@@ -180,7 +187,7 @@ def test_outputs_do_not_depend_on_batch_size(tiny_run):
     from natpipe.decoding.systems import load_system
 
     corpus = tiny_run / "results/tiny_en_de"
-    for row, spec, model in (("at_tiny", TINY, "at_tiny"), ("CMLM4", {**TINY_CMLM, "variants": None}, "cmlm_tiny")):
+    for row, spec, model in (("at_tiny", TINY, "at_tiny"), ("CMLM4", TINY_CMLM, "cmlm_tiny"), ("HRT", TINY_HRT, "hrt_tiny")):
         flags = generate_args(_json.loads(_json.dumps(spec)), str(corpus / "data-bin"), "en", "de",
                               str(corpus / model / "checkpoint.avg.pt"), "bpe", "test", gpus=0)
         system = load_system(flags)
@@ -235,6 +242,36 @@ def test_synthetic_masking_points_and_exact_mask_counts(tiny_run):
     assert table[table["strategy"] == "reference:CMLM4"]["bleu_tok"].tolist() == [reference["bleu_tok"]]
 
 
+def test_hrt_fine_tunes_from_the_teacher_with_the_curriculum_and_decodes_in_two_stages(tiny_run):
+    corpus = tiny_run / "results/tiny_en_de"
+    log = (tiny_run / "logs/train/tiny_en_de/hrt_tiny.log").read_text(encoding="utf-8")
+    assert "--task translation_hrt" in log and "--criterion hrt_loss" in log and "--p-raw 0.2" in log
+    assert "loading pretrained model from results/tiny_en_de/at_tiny/checkpoint.avg.pt" in log
+    # the curriculum moves the batch to the primary tasks: all four losses are logged by the end
+    final = [line for line in log.splitlines() if line.startswith("INFO:train:epoch")][-1]
+    assert all(f"{task}_loss" in final for task in ("at", "cmlm", "skip_at", "skip_cmlm"))
+    translate = (tiny_run / "logs/evaluate/tiny_en_de/HRT.translate.log").read_text(encoding="utf-8")
+    assert "--task translation_hrt --chunk-size 2 --hrt-b-nat 1" in translate and "--beam 5" in translate
+    hrt = (corpus / "HRT/test.hyp").read_text(encoding="utf-8")
+    assert (corpus / "HRT_swap/test.hyp").read_text(encoding="utf-8") == hrt
+    swap = (tiny_run / "logs/evaluate/tiny_en_de/HRT_swap.translate.log").read_text(encoding="utf-8")
+    assert "--hrt-skip-cmlm-path results/tiny_en_de/hrt_tiny/checkpoint.avg.pt" in swap
+
+
+def test_hrt_paper_table_puts_our_rows_beside_the_published_numbers(tiny_run):
+    import pandas as pd
+
+    summary = pd.read_csv(tiny_run / "results/tables/summary.csv").set_index("system")["bleu_tok"]
+    markdown = (tiny_run / "results/tables/hrt.md").read_text(encoding="utf-8")
+    table6 = markdown.split("## Table 6")[1].split("\n## ")[0]
+    hrt = next(line for line in table6.splitlines() if "| HRT | HRT |" in line).rstrip(" |").split(" | ")
+    assert hrt[3:6] == ["MD", f"{summary['HRT']:.2f}", "28.49"]
+    assert hrt[6] == f"{summary['HRT'] - 28.49:.2f}"
+    assert "HRT_swap" not in markdown  # unlabelled rows stay out
+    table10 = markdown.split("## Table 10")[1]
+    assert "| tiny_en_de | at_tiny | AT | default | CPU |" in table10 and "(paper 1118.00 s, α 1.00)" in table10
+
+
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
     """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
     what depends on it, nothing else. Runs last: it changes the run's config."""
@@ -244,7 +281,7 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
     assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "measure_speed": 1, "all": 1}
+                      "summary_table": 1, "measure_speed": 1, "paper_table": 1, "all": 1}
     snakemake(*args, "--cores", "2", check=True, timeout=600)
     done = json.loads((tiny_run / "results/tiny_en_de/at_tiny_md/train.done.json").read_text())
     assert done["resumed"] is True

@@ -139,3 +139,51 @@ def test_b_nat_larger_than_b_at_is_refused():
     model, vocab = tiny_hrt()
     with pytest.raises(ValueError, match="b_at >= b_nat"):
         HRTGenerator(model, vocab, k=2, b_at=1, b_nat=2)
+
+
+def test_criterion_sums_the_four_task_losses_over_the_curriculum_split():
+    """At t = T/2 the first half of the batch builds SKIP-AT + SKIP-CMLM, the rest AT + CMLM; the
+    loss equals cross-entropies computed here from hand-built decoder inputs."""
+    import torch.nn.functional as F
+
+    from natpipe.criterions.hrt import HRTLoss
+
+    model, vocab = tiny_hrt()
+    a, b, c, d = (vocab.index(w) for w in "a b c d".split())
+    eos, pad, bos_k, unk = vocab.eos(), vocab.pad(), vocab.bos(), vocab.unk()
+
+    class Task:
+        target_dictionary = vocab
+
+        class cfg:
+            chunk_size = 2
+
+    loss_fn = HRTLoss(Task(), label_smoothing=0.0, curriculum_lambda=1.0, curriculum_steps=10, max_update=99,
+                      no_curriculum=False, seed=3)
+    model.num_updates = 5  # p_k = 0.5: sentences 0-1 primary, 2-3 auxiliary
+    target = torch.tensor([[a, b, c, eos], [d, a, eos, pad], [b, c, d, eos], [c, eos, pad, pad]])
+    prev = torch.tensor([[eos, a, b, c], [eos, d, a, pad], [eos, b, c, d], [eos, c, pad, pad]])
+    src = torch.tensor([[a, b, eos], [c, d, eos], [pad, d, eos], [pad, a, eos]])
+    sample = {"net_input": {"src_tokens": src, "src_lengths": torch.tensor([3, 3, 2, 2]), "prev_output_tokens": prev},
+              "target": target, "ntokens": 11}
+    tasks, n_primary = loss_fn.task_samples(sample, 5)
+    assert n_primary == 2 and set(tasks) == {"skip_at", "skip_cmlm", "at", "cmlm"}
+    loss, size, log = loss_fn(model, sample)
+
+    def ce(rows, dec_in, out, causal, stride):
+        enc = model.encoder(src[rows], src_lengths=torch.tensor([3, 3, 2, 2])[rows])
+        logits = model.decode(dec_in, enc, causal=causal, stride=stride)
+        lp = torch.log_softmax(logits.float(), -1)
+        return F.nll_loss(lp.view(-1, lp.size(-1)), out.view(-1), ignore_index=pad, reduction="sum"), int(out.ne(pad).sum())
+
+    primary, auxiliary = slice(0, 2), slice(2, 4)
+    # y = a b c </s> -> a b c </s> (k=2: already a multiple); y = d a </s> -> d a </s> </s>
+    skip_at = ce(primary, torch.tensor([[bos_k, b], [bos_k, a]]), torch.tensor([[b, eos], [a, eos]]), True, 2)
+    skip_cmlm = ce(primary, torch.tensor([[eos, unk, b, unk, eos], [eos, unk, a, unk, eos]]),
+                   torch.tensor([[pad, a, pad, c, pad], [pad, d, pad, eos, pad]]), False, 1)
+    at = ce(auxiliary, prev[2:], target[2:], True, 1)
+    cmlm_in, cmlm_out, _, _ = tasks["cmlm"]
+    cmlm = ce(auxiliary, cmlm_in, cmlm_out, False, 1)
+    expected = sum(x[0] for x in (skip_at, skip_cmlm, at, cmlm))
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert size == sum(x[1] for x in (skip_at, skip_cmlm, at, cmlm)) and log["n_primary"] == 2

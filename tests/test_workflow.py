@@ -19,17 +19,18 @@ def job_counts(output: str) -> dict[str, int]:
 def test_default_dry_run_lists_the_whole_pipeline():
     result = snakemake("-n", "--forceall", check=True)
     counts = job_counts(result.stdout)
-    # three models (AT teacher, vanilla NAT, CMLM); five rows (the CMLM's CMLM1 / CMLM4 / CMLM10)
+    # six models (AT teacher, vanilla NAT, CMLM, HRT, AT12-1, HRT12-1); eight rows (the CMLM's
+    # CMLM1 / CMLM4 / CMLM10 instead of one)
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
-                      "apply_subword": 6, "binarize": 1, "train_model": 3, "average_checkpoints": 3,
-                      "translate_test": 5, "score": 5, "summary_table": 1, "distill_shard": 2,
+                      "apply_subword": 6, "binarize": 1, "train_model": 6, "average_checkpoints": 6,
+                      "translate_test": 8, "score": 8, "summary_table": 1, "distill_shard": 2,
                       "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "synthetic_masking": 1,
                       "all": 1}
 
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():
     speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
-    assert speed["measure_speed"] == 1 and speed["train_model"] == 3
+    assert speed["measure_speed"] == 1 and speed["train_model"] == 6
     assert "translate_test" not in speed and "synthetic_masking" not in speed
     synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
     # the teacher's translations to mask, and CMLM10's test BLEU for the dashed line
@@ -103,6 +104,10 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
     ({"synthetic": {"cmlm": "nat_sample"}}, "config key synthetic.cmlm: 'nat_sample' is not a model of kind cmlm"),
     ({"speed": {"reference": "CMLM99"}}, "config key speed.reference: 'CMLM99' is neither a model nor a row of corpus sample_en_de"),
     ({"models": {"nat_sample": {"data": "mixdistill"}}}, "config key models.nat_sample.data: mixdistill is not available for kind nat"),
+    ({"models": {"hrt_sample": {"init_from": "cmlm_sample"}}},
+     "config key models.hrt_sample.init_from: 'cmlm_sample' is not a model of kind at"),
+    ({"models": {"hrt_sample": {"generate": {"skip_cmlm_from": "at_sample"}}}},
+     "config key models.hrt_sample.generate.skip_cmlm_from: 'at_sample' must be a model of kind hrt"),
     ({"models": {"cmlm_sample": {"kind": "ctc"}}}, "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'nat', 'cmlm', 'hrt']"),
 ])
 def test_config_errors_name_the_key(tmp_path, override, message):

@@ -54,12 +54,6 @@ class HRTGenerator:
 
         ensemble.forward_encoder = keep_encoder_out
 
-    def cuda(self):
-        return self
-
-    def eval(self):
-        return self
-
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
         with self.model.skip_mode(self.k):
