@@ -42,8 +42,8 @@ def positions_for(point: dict, targets: list[list[int]]) -> list[list[int]]:
             if t else [] for t in targets]
 
 
-def fill_all(system, targets: list[list[int]], plan: list[dict], batch_size: int) -> list[list[list[int]]]:
-    """Filled token ids for every plan point, encoding each source batch once."""
+def fill_all(system, targets: list[list[int]], plan: list[dict], batch_size: int):
+    """(filled token ids, masked positions) for every plan point, encoding each source batch once."""
     from natpipe.decoding.masked_fill import encode, fill_masks
 
     masks = [positions_for(point, targets) for point in plan]
