@@ -48,25 +48,24 @@ def hrt_setting(table: str, row: dict) -> str | None:
     """The paper's `setting` key this row stands for in one HRT table (None: not in it)."""
     name, generate = row["paper_name"], row["generate"]
     b_at, b_nat, k = generate.get("beam", 5), generate.get("b_nat", 1), row.get("chunk_size", 2)
-    default = (k == 2 and b_at == 5 and b_nat == 1)
-    ablated = row["ablation"] not in (None, "full")  # Table 9's full HRT is the ordinary HRT row
-    if table == "table2":
-        return f"b_at={b_at};b_nat={b_nat}" if name == "HRT" and k == 2 and not ablated else None
-    if table == "table5":
-        return f"k={k}" if name == "HRT" and b_at == 5 and b_nat == 1 and not ablated else None
-    if table == "table6":
-        return DATA_LABELS[row["data"]] if name in ("AT", "HRT") and (default or name == "AT") and not ablated else None
-    if table == "table8":
-        return f"data={DATA_LABELS[row['data']]}" if name in ("AT-20L", "AT", "AT12-1", "HRT", "HRT12-1") and (
-            default or not name.startswith("HRT")) and not ablated else None
     if table == "table9":
         return row["ablation"] if name == "HRT" and row["ablation"] else None
+    if row["ablation"] not in (None, "full"):  # ablations appear in Table 9 only; "full" is plain HRT
+        return None
+    standard = not name.startswith("HRT") or (k, b_at, b_nat) == (2, 5, 1)  # HRT as the paper runs it
+    if table == "table2":
+        return f"b_at={b_at};b_nat={b_nat}" if name == "HRT" and k == 2 else None
+    if table == "table5":
+        return f"k={k}" if name == "HRT" and (b_at, b_nat) == (5, 1) else None
+    if table == "table6":
+        return DATA_LABELS[row["data"]] if name in ("AT", "HRT") and standard else None
+    if table == "table8":
+        return f"data={DATA_LABELS[row['data']]}" if name in ("AT-20L", "AT", "AT12-1", "HRT", "HRT12-1") and standard else None
     if table == "table10":
-        if ablated:
-            return None
-        if name == "HRT" and not default:
-            return f"k={k}" if b_at == 5 and b_nat == 1 else (f"b_at={b_at};b_nat={b_nat}" if k == 2 else None)
-        return ""
+        if standard:
+            return ""
+        if name == "HRT":
+            return f"k={k}" if (b_at, b_nat) == (5, 1) else (f"b_at={b_at};b_nat={b_nat}" if k == 2 else None)
     return None
 
 
