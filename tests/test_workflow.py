@@ -25,7 +25,7 @@ def test_default_dry_run_lists_the_whole_pipeline():
                       "apply_subword": 6, "binarize": 1, "train_model": 6, "average_checkpoints": 6,
                       "translate_test": 8, "score": 8, "summary_table": 1, "distill_shard": 2,
                       "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "synthetic_masking": 1,
-                      "all": 1}
+                      "paper_table": 1, "all": 1}
 
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():
