@@ -285,7 +285,7 @@ def other_checkpoints(wc):
 
 
 def row_checkpoint(wc):
-    return PATHS["average"].format(corpus=wc.corpus, system=row_model(wc.corpus, wc.system))
+    return row_checkpoints(wc.corpus, wc.system)[0]
 
 
 def training_threads(wc):
