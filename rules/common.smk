@@ -58,6 +58,9 @@ PATHS = {
     "summary_csv": "results/tables/summary.csv",
     "summary_md": "results/tables/summary.md",
     "paper_table": "results/tables/{paper}.md",
+    "ctc_lm": "results/{corpus}/lm/distill.arpa.bin",
+    "lm_weights": "results/{corpus}/{system}/lm_weights.json",
+    "latent_pca": "results/{corpus}/{system}/latent_pca.csv",
 }
 
 
@@ -267,17 +270,40 @@ def row_json(corpus, row):
     overrides = {k: v for k, v in (model.pop("variants", None) or {}).get(row, {}).items() if k not in LABELS}
     model = {k: v for k, v in model.items() if k not in LABELS}
     model["generate"] = {**model.get("generate", {}), **overrides}
-    if model["generate"].get("skip_cmlm_from"):  # HRT Table 7 swap: the second model's checkpoint
-        model["generate"]["skip_cmlm_checkpoint"] = PATHS["average"].format(
-            corpus=corpus, system=model["generate"]["skip_cmlm_from"])
+    generate = model["generate"]
+    if generate.get("skip_cmlm_from"):  # HRT Table 7 swap: the second model's checkpoint
+        generate["skip_cmlm_checkpoint"] = PATHS["average"].format(corpus=corpus, system=generate["skip_cmlm_from"])
+    if generate.get("npd", 1) > 1:  # Fully-NAT NPD: the teacher reranks the candidates
+        generate["npd_teacher_checkpoint"] = PATHS["average"].format(corpus=corpus, system=corpus_spec(corpus)["teacher"])
+    if generate.get("lm"):
+        generate["lm_path"] = PATHS["ctc_lm"].format(corpus=corpus)
+        if generate.get("lm_alpha") is None or generate.get("lm_beta") is None:
+            generate["lm_weights_file"] = PATHS["lm_weights"].format(corpus=corpus, system=row)
     return json.dumps(model, sort_keys=True)
 
 
+EXTRA_CHECKPOINTS = ("skip_cmlm_checkpoint", "npd_teacher_checkpoint")
+
+
 def row_checkpoints(corpus, row):
-    """Every checkpoint a row decodes with (two for an HRT swap row)."""
+    """Every checkpoint a row decodes with (an HRT swap row's second model, an NPD row's teacher)."""
     generate = json.loads(row_json(corpus, row))["generate"]
     own = PATHS["average"].format(corpus=corpus, system=row_model(corpus, row))
-    return [own] + ([generate["skip_cmlm_checkpoint"]] if generate.get("skip_cmlm_checkpoint") else [])
+    return [own] + [generate[key] for key in EXTRA_CHECKPOINTS if generate.get(key)]
+
+
+def lm_files(corpus, row):
+    """The n-gram LM and tuned (alpha, beta) an LM beam-search row reads."""
+    generate = json.loads(row_json(corpus, row))["generate"]
+    return [generate[key] for key in ("lm_path", "lm_weights_file") if generate.get(key)]
+
+
+def row_lm_files(wc):
+    return lm_files(wc.corpus, wc.system)
+
+
+def lm_settings(corpus):
+    return {**config["ctc_lm"], **corpus_spec(corpus).get("ctc_lm", {})}
 
 
 def other_checkpoints(wc):
@@ -418,6 +444,10 @@ def speed_rows(corpus):
 
 def speed_checkpoints(wc):
     return sorted({path for r in speed_rows(wc.corpus) for path in row_checkpoints(wc.corpus, r)})
+
+
+def speed_lm_files(wc):
+    return sorted({path for r in speed_rows(wc.corpus) for path in lm_files(wc.corpus, r)})
 
 
 def speed_rows_json(wc):

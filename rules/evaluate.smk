@@ -5,7 +5,8 @@ rule translate_test:
     input:
         data_bin=PATHS["data_bin"],
         checkpoint=row_checkpoint,
-        swapped=other_checkpoints,  # an HRT swap row also needs the model whose Skip-CMLM it uses
+        others=other_checkpoints,  # an HRT swap row's Skip-CMLM model, an NPD row's teacher
+        lm=row_lm_files,  # LM beam-search rows: the n-gram LM and the tuned alpha, beta
         reference=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
     output:
         raw=PATHS["generate_raw"],

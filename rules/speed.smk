@@ -5,6 +5,7 @@ rule measure_speed:
     input:
         data_bin=PATHS["data_bin"],
         checkpoints=speed_checkpoints,
+        lm=speed_lm_files,
     output:
         csv=report(PATHS["speed_csv"], caption="../report/speed.rst", category="Speed"),
         table=PATHS["speed_md"],

@@ -6,6 +6,7 @@ unit-tested without training anything.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,9 +73,27 @@ def is_nat(model: dict) -> bool:
     return model["kind"] in NAT_KINDS
 
 
+# Fully NAT (Gu & Kong 2021): config `loss` -> the model's latent alignment (CE has none).
+FNAT_ALIGNMENT = {"ce": "none", "axe": "axe", "ctc": "ctc"}
+
+
+def fnat_model_args(model: dict) -> list[str]:
+    """Fully-NAT architecture flags: loss family, CTC upsampling ratio, VAE latents."""
+    vae = model.get("vae") or {}
+    args = ["--latent-alignment", FNAT_ALIGNMENT[model.get("loss", "ctc")],
+            "--upsample-ratio", str(model.get("upsample_ratio", 3.0))]
+    if vae:
+        args += ["--latent-dim", str(vae.get("latent_dim", 8)), "--posterior-layers", str(vae.get("posterior_layers", 3))]
+    return args
+
+
 def data_args(model: dict, distill_bin: str | None) -> list[str]:
     """Task flags for the model family and data strategy: raw (R), distilled (D) or MixDistill (MD)."""
     strategy = model.get("data", "raw")
+    if model["kind"] == "fnat":
+        if strategy == "mixdistill":
+            raise PipelineError("data: mixdistill is not available for kind fnat (use raw or distill)")
+        return ["--task", "translation_fully_nat"]
     if model["kind"] == "hrt":  # MixDistill built in; raw / distill pass the chosen data-bin alone
         mix = ["--distill-data", distill_bin, "--p-raw", str(model.get("p_raw", 0.5))] if strategy == "mixdistill" else []
         return ["--task", "translation_hrt", "--chunk-size", str(model.get("chunk_size", 2)), *mix]
@@ -99,6 +118,12 @@ def objective_args(model: dict) -> list[str]:
                 "--curriculum-lambda", str(curriculum.get("lambda", 1.0))]
         args += ["--curriculum-steps", str(curriculum["steps"])] if curriculum.get("steps") else []
         return args + ([] if curriculum.get("enabled", True) else ["--no-curriculum"])
+    if model["kind"] == "fnat":
+        vae = model.get("vae") or {}
+        return ["--criterion", "fully_nat_loss", "--label-smoothing", smoothing,
+                "--glancing", model.get("glancing", "none"), "--glance-f-ratio", str(model.get("f_ratio", 0.5)),
+                "--free-bits", str(vae.get("free_bits", 1.0)),
+                "--free-bits-anneal-updates", str(vae.get("anneal_updates", 0))]
     if is_nat(model):
         return ["--criterion", "nat_loss", "--label-smoothing", smoothing, "--apply-bert-init",
                 "--encoder-learned-pos", "--decoder-learned-pos", *NAT_KINDS[model["kind"]]["extra"]]
@@ -111,7 +136,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
     `init_checkpoint` (HRT's FT) initialises the model unless the run resumes its own checkpoint."""
     train = model.get("train", {})
     args = [data_bin, "--user-dir", PLUGIN_DIR, *data_args(model, distill_bin), "-s", src, "-t", tgt,
-            "--arch", model["arch"]]
+            "--arch", model["arch"], *(fnat_model_args(model) if model["kind"] == "fnat" else [])]
     for key, flags in _ARCH_FLAGS.items():
         if key in model:
             for flag in flags:
@@ -160,6 +185,26 @@ def refinement_args(search: dict) -> list[str]:
             "--beam", "1", "--max-tokens", str(search.get("max_tokens", 8000))]
 
 
+def fnat_decode_args(search: dict) -> list[str]:
+    """Fully-NAT decoding: CTC beam (1 = greedy), the n-gram LM with Eq. (6)'s alpha/beta (tuned
+    values from `lm_weights_file` unless given), NPD with the teacher's checkpoint."""
+    args = ["--ctc-beam", str(search.get("ctc_beam", 1)), "--beam", "1", "--max-tokens", str(search.get("max_tokens", 8000))]
+    if search.get("lm"):
+        weights = {"alpha": search.get("lm_alpha"), "beta": search.get("lm_beta")}
+        if None in weights.values():
+            if not search.get("lm_weights_file"):
+                raise PipelineError("generate.lm needs lm_alpha and lm_beta or a tuned lm_weights_file")
+            with open(search["lm_weights_file"], encoding="utf-8") as handle:
+                tuned = json.load(handle)
+            weights = {k: tuned[k] if v is None else v for k, v in weights.items()}
+        args += ["--ctc-lm-path", search["lm_path"], "--ctc-lm-alpha", str(weights["alpha"]),
+                 "--ctc-lm-beta", str(weights["beta"])]
+    if search.get("npd", 1) > 1:
+        args += ["--npd-samples", str(search["npd"]), "--npd-temperature", str(search.get("npd_temperature", 0.1)),
+                 "--npd-teacher-path", search["npd_teacher_checkpoint"]]
+    return args
+
+
 def decode_args(search: dict, data_bin: str, src: str, tgt: str, checkpoint: str, subset: str,
                 gpus: int, remove_bpe: str | None, kind: str = "at") -> list[str]:
     """fairseq-generate over a binarized split; remove_bpe None keeps subword units (distillation
@@ -170,6 +215,8 @@ def decode_args(search: dict, data_bin: str, src: str, tgt: str, checkpoint: str
     """
     task = ["--task", "translation_lev"] if kind in NAT_KINDS else ["--task", "translation"]
     search_flags = refinement_args(search) if kind in NAT_KINDS else search_args(search)
+    if kind == "fnat":
+        task, search_flags = ["--task", "translation_fully_nat"], fnat_decode_args(search)
     if kind == "hrt":  # Skip-AT beam (beam = b_at), then b_nat candidates through Skip-CMLM
         task = ["--task", "translation_hrt", "--chunk-size", str(search.get("chunk_size", 2)),
                 "--hrt-b-nat", str(search.get("b_nat", 1))]

@@ -1,0 +1,1 @@
+"""Plain-torch building blocks shared by the fully non-autoregressive models (no fairseq imports)."""

@@ -1,0 +1,156 @@
+"""Fully-NAT training loss (Gu & Kong 2021): likelihood (CE, AXE or CTC) + VAE KL + length loss,
+optionally with glancing targets.
+
+* Likelihood: CE at the golden length, AXE, or CTC over the upsampled decoder (the model's
+  `--latent-alignment`), each with label smoothing eps over the decoder positions that carry loss.
+* VAE: z ~ q(z|x,y) (reparameterised) is added to the encoder output; the KL to the prior is
+  clamped from below per source position by a free-bits budget annealed to 0 (Chen et al. 2016),
+  so the posterior is not pushed to collapse onto the prior early in training (the ELBO, Eq. 3).
+* Glancing: a first pass without gradient measures D(y_hat, y) (Levenshtein of the collapsed
+  output for CTC/AXE, Hamming for CE); l ~ Poisson(f_ratio x D) decoder inputs (GLAT), or
+  l ~ U{0..T} (the RND ablation), are replaced by the reference token at that position: the
+  Viterbi-aligned token a*_i (same length as the decoder input) for CTC, y_i for CE and AXE (golden
+  length). CE loses the glanced positions from its loss (they were given); CTC and AXE keep their
+  whole-sequence loss.
+* Length: CE/AXE train a length predictor (cross-entropy, weight `--length-loss-factor`).
+"""
+# No `from __future__ import annotations`: fairseq reads the dataclass field types at runtime.
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from fairseq import metrics
+from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import II
+
+from natpipe.blocks.axe import axe_loss
+from natpipe.blocks.ctc import ctc_loss, viterbi_align
+from natpipe.blocks.glancing import glance_counts, glance_mask, levenshtein
+from natpipe.blocks.latent import free_bits_budget, free_bits_kl, gaussian_kl, sample_gaussian
+
+GLANCING = ("none", "glat", "rnd")
+
+
+def targets_without_eos(target: torch.Tensor, pad: int, eos: int):
+    """fairseq's right-padded `y </s>` as NAT targets: tokens, mask (True at real tokens), lengths."""
+    mask = target.ne(pad) & target.ne(eos)
+    tokens = target.masked_fill(~mask, pad)
+    return tokens, mask, mask.sum(1)
+
+
+def smoothed_nll(lprobs: torch.Tensor, nll: torch.Tensor, positions: torch.Tensor, eps: float) -> torch.Tensor:
+    """(1 - eps) * nll + eps * (mean over the vocabulary of -log p), the latter summed over `positions`."""
+    if eps <= 0:
+        return nll.sum()
+    uniform = -(lprobs.mean(-1) * positions.to(lprobs)).sum()
+    return (1 - eps) * nll.sum() + eps * uniform
+
+
+@dataclass
+class FullyNATLossConfig(FairseqDataclass):
+    label_smoothing: float = field(default=0.01, metadata={"help": "label smoothing (the paper: 0.01)"})
+    glancing: str = field(default="none", metadata={"help": "none, glat (Poisson(f_ratio x distance)) or rnd (uniform)"})
+    glance_f_ratio: float = field(default=0.5, metadata={"help": "f_ratio of Eq. (5)"})
+    free_bits: float = field(default=1.0, metadata={"help": "initial free-bits budget (nats per source position)"})
+    free_bits_anneal_updates: int = field(default=0, metadata={
+        "help": "updates over which the budget falls linearly to 0 (0: --max-update)"})
+    length_loss_factor: float = field(default=0.1, metadata={"help": "weight of the length predictor's loss"})
+    seed: int = field(default=1, metadata={"help": "seed of the glancing samples"})
+    max_update: int = II("optimization.max_update")
+
+
+@register_criterion("fully_nat_loss", dataclass=FullyNATLossConfig)
+class FullyNATLoss(FairseqCriterion):
+    def __init__(self, task, label_smoothing, glancing, glance_f_ratio, free_bits, free_bits_anneal_updates,
+                 length_loss_factor, seed, max_update):
+        super().__init__(task)
+        if glancing not in GLANCING:
+            raise ValueError(f"--glancing must be one of {GLANCING}, got {glancing!r}")
+        self.eps, self.glancing, self.f_ratio = label_smoothing, glancing, glance_f_ratio
+        self.free_bits, self.length_factor, self.seed = free_bits, length_loss_factor, seed
+        self.anneal = free_bits_anneal_updates or max_update
+        self.pad, self.eos = task.target_dictionary.pad(), task.target_dictionary.eos()
+
+    def forward(self, model, sample, reduce=True):
+        net_input = sample["net_input"]
+        step = getattr(model, "num_updates", 0)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        tokens, tgt_mask, tgt_lengths = targets_without_eos(sample["target"], self.pad, self.eos)
+        encoder_out = model.encode(net_input["src_tokens"], net_input["src_lengths"])
+        log = {"nsentences": tokens.size(0), "ntokens": int(tgt_lengths.sum())}
+        total = 0.0
+        if model.uses_vae:
+            mu_p, logvar_p = model.prior(encoder_out)
+            mu_q, logvar_q = model.posterior_stats(net_input["src_tokens"], tokens)
+            z = sample_gaussian(mu_q, logvar_q) if model.training else mu_q
+            encoder_out = model.with_latent(encoder_out, z)
+            kl = gaussian_kl(mu_q.float(), logvar_q.float(), mu_p.float(), logvar_p.float())
+            src_mask = model.source_mask(encoder_out)
+            budget = free_bits_budget(step, self.free_bits, self.anneal) if model.training else 0.0
+            kl_term = free_bits_kl(kl, src_mask, budget)
+            total = total + kl_term
+            log.update(kl=float((kl * src_mask).sum()), kl_term=float(kl_term))
+        if not model.uses_ctc:
+            length_target = tgt_lengths.clamp(max=model.length_predictor.out_features - 1)
+            length_loss = F.cross_entropy(model.length_logits(encoder_out).float(), length_target, reduction="sum")
+            total = total + self.length_factor * length_loss
+            log["length_loss"] = float(length_loss)
+        lengths = model.decoder_lengths(encoder_out, tgt_lengths)
+        inputs, dec_mask = model.decoder_inputs(encoder_out, lengths)
+        glance_tokens = glanced = None
+        if self.glancing != "none" and model.training:
+            glance_tokens, glanced = self.glance(model, encoder_out, inputs, dec_mask, tokens, tgt_mask, generator)
+            log["glanced"] = int(glanced.sum())
+        logits = model.decode(inputs, dec_mask, encoder_out, glance_tokens, glanced)
+        lprobs = F.log_softmax(logits.float(), dim=-1)
+        if model.alignment == "ctc":
+            nll = ctc_loss(lprobs, dec_mask, tokens, tgt_mask, model.blank)
+            loss = smoothed_nll(lprobs, nll, dec_mask, self.eps)
+        elif model.alignment == "axe":
+            nll = axe_loss(lprobs, dec_mask, tokens, tgt_mask, model.blank)
+            loss = smoothed_nll(lprobs, nll, dec_mask, self.eps)
+        else:
+            positions = tgt_mask if glanced is None else tgt_mask & ~glanced[:, :tgt_mask.size(1)]
+            nll = -(lprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) * positions.to(lprobs))
+            loss = smoothed_nll(lprobs, nll, positions, self.eps)
+        total = total + loss
+        log.update(loss=float(total), nll_loss=float(nll.sum()), sample_size=log["ntokens"])
+        return total, log["ntokens"], log
+
+    @torch.no_grad()
+    def glance(self, model, encoder_out, inputs, dec_mask, tokens, tgt_mask, generator):
+        """Reference tokens at decoder positions and the positions to glance at (B x T each)."""
+        dec_lengths = dec_mask.sum(1)
+        reference, distances = tokens, torch.zeros_like(dec_lengths)
+        if self.glancing == "glat" or model.uses_ctc:
+            lprobs = F.log_softmax(model.decode(inputs, dec_mask, encoder_out).float(), dim=-1)
+        if model.uses_ctc:  # glance at the best alignment a*, as long as the decoder input
+            reference, _ = viterbi_align(lprobs, dec_mask, tokens, tgt_mask, model.blank)
+        if self.glancing == "glat":
+            predicted = lprobs.argmax(-1)
+            if model.alignment == "none":
+                distances = ((predicted != tokens) & tgt_mask).sum(1)
+            else:  # the output length may differ from the target's: edit distance of the final outputs
+                distances = torch.tensor([
+                    levenshtein(model.output_tokens(predicted[b, :int(dec_lengths[b])].tolist()),
+                                tokens[b, tgt_mask[b]].tolist()) for b in range(tokens.size(0))])
+        counts = glance_counts(distances.cpu(), dec_lengths.cpu(), self.f_ratio, self.glancing, generator)
+        mask = glance_mask(dec_lengths.cpu(), counts, dec_mask.size(1), generator).to(dec_mask.device)
+        return reference.to(dec_mask.device), mask & dec_mask
+
+    @classmethod
+    def reduce_metrics(cls, logging_outputs) -> None:
+        size = sum(log.get("sample_size", 0) for log in logging_outputs)
+        for key in ("loss", "nll_loss", "kl", "kl_term", "length_loss"):
+            if any(key in log for log in logging_outputs):
+                value = sum(log.get(key, 0) for log in logging_outputs)
+                metrics.log_scalar(key, value / max(size, 1) / math.log(2), size, round=3)
+        if any("glanced" in log for log in logging_outputs):
+            metrics.log_scalar("glanced", sum(log.get("glanced", 0) for log in logging_outputs) / max(size, 1), round=3)
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True

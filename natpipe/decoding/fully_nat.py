@@ -1,0 +1,111 @@
+"""Fully-NAT inference: one decoder pass per candidate, read off greedily or by CTC beam search.
+
+* Greedy: argmax per position, then the model's output rule (CTC collapse, AXE blank removal).
+* Beam (`beam > 1`, CTC only): natpipe.decoding.ctc_beam over each sentence's log-probabilities,
+  optionally with the corpus's n-gram LM and Eq. (6)'s alpha, beta.
+* NPD (`npd_samples = m > 1`, VAE only): candidate 0 decodes from the prior mean, candidates
+  1 .. m-1 from z ~ N(mu, (t sigma)^2) with t = `npd_temperature` (0.1 in the paper); all m run
+  as one batch, and the AT teacher's log p(y|x) (forced decoding) picks the best.
+
+Returns fairseq's hypothesis format, so fairseq-generate and the speed harness read it as any
+other system's.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from natpipe.blocks.latent import sample_gaussian
+
+
+def teacher_scores(teacher, src_tokens, src_lengths, hypotheses: list[list[int]], pad: int, eos: int) -> torch.Tensor:
+    """log p(y </s> | x) of each hypothesis under an AT model (row i of the source batch for hypothesis i)."""
+    width = max(len(h) for h in hypotheses) + 1
+    prev = torch.full((len(hypotheses), width), pad, dtype=torch.long)
+    target = torch.full((len(hypotheses), width), pad, dtype=torch.long)
+    for row, tokens in enumerate(hypotheses):
+        prev[row, :len(tokens) + 1] = torch.tensor([eos] + tokens)
+        target[row, :len(tokens) + 1] = torch.tensor(tokens + [eos])
+    device = src_tokens.device
+    prev, target = prev.to(device), target.to(device)
+    logits, _ = teacher(src_tokens, src_lengths, prev)
+    lprobs = F.log_softmax(logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return (lprobs * target.ne(pad)).sum(1)
+
+
+class FullyNATGenerator:
+    def __init__(self, model, tgt_dict, beam: int = 1, lm_path: str | None = None, alpha: float = 0.0,
+                 beta: float = 0.0, npd_samples: int = 1, npd_temperature: float = 0.1, teacher=None):
+        if beam > 1 and not model.uses_ctc:
+            raise ValueError("beam search over the decoder output needs a CTC model (--latent-alignment ctc)")
+        if npd_samples > 1 and (not model.uses_vae or teacher is None):
+            raise ValueError("noisy parallel decoding needs a VAE model and the AT teacher (--npd-teacher-path)")
+        self.model, self.vocab, self.teacher = model, tgt_dict, teacher
+        self.npd_samples, self.npd_temperature = npd_samples, npd_temperature
+        self.eos, self.pad = tgt_dict.eos(), tgt_dict.pad()
+        self.search = None
+        if beam > 1:
+            from natpipe.decoding.ctc_beam import CTCBeamSearch
+
+            self.search = CTCBeamSearch(list(tgt_dict.symbols), model.blank, beam=beam, lm_path=lm_path or None,
+                                        alpha=alpha, beta=beta)
+
+    def latents(self, encoder_out: dict) -> list[torch.Tensor]:
+        """z for each candidate: the prior mean, then m-1 samples at the NPD temperature."""
+        mu, logvar = self.model.prior(encoder_out)
+        generator = torch.Generator(device=mu.device).manual_seed(1)
+        return [mu] + [sample_gaussian(mu, logvar, self.npd_temperature, generator=generator)
+                       for _ in range(self.npd_samples - 1)]
+
+    def read_off(self, lprobs: torch.Tensor, mask: torch.Tensor) -> list[tuple[list[int], float]]:
+        """Tokens and model score of each row of a decoded batch."""
+        out = []
+        lengths = mask.sum(1).tolist()
+        if self.search is not None:
+            for row, length in enumerate(lengths):
+                best = self.search.search(lprobs[row, :length].float().cpu())[0]
+                out.append((best.tokens, best.score))
+            return out
+        best, argmax = lprobs.max(-1)
+        for row, length in enumerate(lengths):
+            tokens = self.model.output_tokens(argmax[row, :length].tolist())
+            out.append(([t for t in tokens if t not in (self.eos, self.pad)], float(best[row, :length].sum())))
+        return out
+
+    @torch.no_grad()
+    def log_probs(self, sample) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder log-probabilities and mask of every candidate: candidate c of sentence i is row
+        c * batch + i (one candidate unless NPD)."""
+        model = self.model
+        src_tokens, src_lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
+        encoder_out = model.encode(src_tokens, src_lengths)
+        if model.uses_vae:
+            zs = self.latents(encoder_out)
+            rows = torch.arange(src_tokens.size(0), device=src_tokens.device).repeat(len(zs))
+            encoder_out = model.with_latent(model.encoder.reorder_encoder_out(encoder_out, rows), torch.cat(zs, 0))
+        inputs, mask = model.decoder_inputs(encoder_out, model.decoder_lengths(encoder_out))
+        return F.log_softmax(model.decode(inputs, mask, encoder_out).float(), dim=-1), mask
+
+    @torch.no_grad()
+    def generate(self, models, sample, **kwargs):
+        src_tokens, src_lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
+        batch = src_tokens.size(0)
+        lprobs, mask = self.log_probs(sample)
+        candidates = self.read_off(lprobs, mask)
+        choice = list(range(batch))
+        if self.npd_samples > 1:
+            rows = torch.arange(batch, device=src_tokens.device).repeat(self.npd_samples)
+            scores = teacher_scores(self.teacher, src_tokens.index_select(0, rows), src_lengths.index_select(0, rows),
+                                    [tokens for tokens, _ in candidates], self.pad, self.eos).view(self.npd_samples, batch)
+            choice = (scores.argmax(0) * batch + torch.arange(batch, device=scores.device)).tolist()
+        results = []
+        for row in choice:
+            tokens, score = candidates[row]
+            tokens = tokens + [self.eos]
+            results.append([{
+                "tokens": torch.tensor(tokens, device=src_tokens.device),
+                "score": score,
+                "positional_scores": torch.full((len(tokens),), score / len(tokens)),
+                "attention": None, "alignment": None,
+            }])
+        return results
