@@ -123,7 +123,8 @@ def check_rows():
     """Evaluation rows of a corpus share one namespace (a decoding variant may not reuse a model's
     name); the rows named by speed and synthetic must exist."""
     for name, model in config["models"].items():
-        if model["kind"] in ("nat", "cmlm") and model.get("data", "raw") == "mixdistill":
+        check_fully_nat(name, model)
+        if model["kind"] in ("nat", "cmlm", "fnat") and model.get("data", "raw") == "mixdistill":
             raise config_error(f"models.{name}.data", f"mixdistill is not available for kind {model['kind']}")
     for corpus in RUN:
         owner = {}
@@ -153,6 +154,33 @@ def check_rows():
         cmlm = synthetic_settings(corpus)["cmlm"]
         if cmlm and (cmlm not in config["models"] or config["models"][cmlm]["kind"] != "cmlm"):
             raise config_error("synthetic.cmlm", f"'{cmlm}' is not a model of kind cmlm")
+
+
+FNAT_KEYS = ("loss", "upsample_ratio", "vae", "glancing", "f_ratio")
+FNAT_DECODING = ("ctc_beam", "lm", "lm_alpha", "lm_beta", "npd", "npd_temperature")
+
+
+def check_fully_nat(name, model):
+    """Fully-NAT settings only on kind fnat, and decoding options the model can run."""
+    decodings = [("generate", model.get("generate") or {})]
+    decodings += [(f"variants.{v}", {**(model.get("generate") or {}), **spec}) for v, spec in (model.get("variants") or {}).items()]
+    if model["kind"] != "fnat":
+        for key in FNAT_KEYS:
+            if key in model:
+                raise config_error(f"models.{name}.{key}", f"only models of kind fnat have {key}")
+        for where, spec in decodings:
+            for key in FNAT_DECODING:
+                if key in spec:
+                    raise config_error(f"models.{name}.{where}.{key}", f"only models of kind fnat decode with {key}")
+        return
+    ctc = model.get("loss", "ctc") == "ctc"
+    for where, spec in decodings:
+        if spec.get("ctc_beam", 1) > 1 and not ctc:
+            raise config_error(f"models.{name}.{where}.ctc_beam", "beam search needs loss: ctc")
+        if spec.get("lm") and spec.get("ctc_beam", 1) < 2:
+            raise config_error(f"models.{name}.{where}.lm", "the LM is used by CTC beam search: set ctc_beam > 1")
+        if spec.get("npd", 1) > 1 and not model.get("vae"):
+            raise config_error(f"models.{name}.{where}.npd", "noisy parallel decoding samples VAE latents: set vae")
 
 
 def source_ref(ref):
@@ -409,9 +437,12 @@ def paper_rows_json():
             name = variant.get("paper_name", spec.get("paper_name"))
             model = json.loads(row_json(corpus, row))
             if name:
-                rows.append({"corpus": corpus, "row": row, "paper_name": name,
+                rows.append({"corpus": corpus, "row": row, "paper_name": name, "kind": model["kind"],
                              "ablation": spec.get("ablation"), "data": model.get("data", "raw"),
                              "chunk_size": model.get("chunk_size", 2), "generate": model["generate"],
+                             "loss": model.get("loss", "ctc"), "vae": bool(model.get("vae")),
+                             "glancing": model.get("glancing", "none"), "upsample_ratio": model.get("upsample_ratio", 3.0),
+                             "lm_order": lm_settings(corpus)["order"],
                              "src": lang_of(corpus, "src"), "tgt": lang_of(corpus, "tgt"),
                              "reference": speed_reference(corpus)})
     return json.dumps(rows, sort_keys=True)

@@ -37,8 +37,9 @@ GLANCING = ("none", "glat", "rnd")
 def targets_without_eos(target: torch.Tensor, pad: int, eos: int):
     """fairseq's right-padded `y </s>` as NAT targets: tokens, mask (True at real tokens), lengths."""
     mask = target.ne(pad) & target.ne(eos)
-    tokens = target.masked_fill(~mask, pad)
-    return tokens, mask, mask.sum(1)
+    width = max(int(mask.sum(1).max()), 1)  # the </s> column goes
+    tokens = target.masked_fill(~mask, pad)[:, :width]
+    return tokens, mask[:, :width], mask.sum(1)
 
 
 def smoothed_nll(lprobs: torch.Tensor, nll: torch.Tensor, positions: torch.Tensor, eps: float) -> torch.Tensor:
@@ -92,12 +93,12 @@ class FullyNATLoss(FairseqCriterion):
             budget = free_bits_budget(step, self.free_bits, self.anneal) if model.training else 0.0
             kl_term = free_bits_kl(kl, src_mask, budget)
             total = total + kl_term
-            log.update(kl=float((kl * src_mask).sum()), kl_term=float(kl_term))
+            log.update(kl=float((kl * src_mask).sum().detach()), kl_term=float(kl_term.detach()))
         if not model.uses_ctc:
             length_target = tgt_lengths.clamp(max=model.length_predictor.out_features - 1)
             length_loss = F.cross_entropy(model.length_logits(encoder_out).float(), length_target, reduction="sum")
             total = total + self.length_factor * length_loss
-            log["length_loss"] = float(length_loss)
+            log["length_loss"] = float(length_loss.detach())
         lengths = model.decoder_lengths(encoder_out, tgt_lengths)
         inputs, dec_mask = model.decoder_inputs(encoder_out, lengths)
         glance_tokens = glanced = None
@@ -117,7 +118,7 @@ class FullyNATLoss(FairseqCriterion):
             nll = -(lprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) * positions.to(lprobs))
             loss = smoothed_nll(lprobs, nll, positions, self.eps)
         total = total + loss
-        log.update(loss=float(total), nll_loss=float(nll.sum()), sample_size=log["ntokens"])
+        log.update(loss=float(total.detach()), nll_loss=float(nll.sum().detach()), sample_size=log["ntokens"])
         return total, log["ntokens"], log
 
     @torch.no_grad()

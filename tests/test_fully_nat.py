@@ -1,0 +1,192 @@
+"""Fully NAT (Gu & Kong 2021): the criterion's loss against losses computed here from the model's
+own outputs (CTC via torch, CE by hand, KL via torch.distributions), glancing, and the generator's
+greedy / NPD choices against independent computations."""
+import argparse
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import natpipe  # noqa: F401
+from natpipe.blocks.ctc import collapse
+from natpipe.criterions.fully_nat import FullyNATLoss, targets_without_eos
+from natpipe.decoding.fully_nat import FullyNATGenerator, teacher_scores
+
+
+def vocabulary():
+    from fairseq.data import Dictionary
+
+    vocab = Dictionary()
+    for word in "a b c d e f g h".split():
+        vocab.add_symbol(word)
+    return vocab
+
+
+VOCAB = vocabulary()
+
+
+class Task:
+    source_dictionary = target_dictionary = VOCAB
+
+
+def tiny(arch="fully_nat_transformer", seed=0, **extra):
+    from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
+
+    args = argparse.Namespace(encoder_layers=1, decoder_layers=1, encoder_embed_dim=16, decoder_embed_dim=16,
+                              encoder_ffn_embed_dim=32, decoder_ffn_embed_dim=32, encoder_attention_heads=2,
+                              decoder_attention_heads=2, share_all_embeddings=True, max_source_positions=64,
+                              max_target_positions=64, dropout=0.0, latent_alignment="ctc", upsample_ratio=3.0,
+                              softcopy_tau=1.0, latent_dim=0, posterior_layers=1, max_predicted_length=32)
+    for key, value in extra.items():
+        setattr(args, key, value)
+    ARCH_CONFIG_REGISTRY[arch](args)
+    torch.manual_seed(seed)
+    return ARCH_MODEL_REGISTRY[arch].build_model(args, Task()).eval()
+
+
+def criterion(**overrides):
+    settings = dict(label_smoothing=0.0, glancing="none", glance_f_ratio=0.5, free_bits=0.0,
+                    free_bits_anneal_updates=0, length_loss_factor=0.1, seed=1, max_update=100)
+    settings.update(overrides)
+    return FullyNATLoss(Task(), **settings)
+
+
+a, b, c, d = (VOCAB.index(w) for w in "a b c d".split())
+EOS, PAD = VOCAB.eos(), VOCAB.pad()
+SRC = torch.tensor([[a, b, c, EOS], [PAD, d, a, EOS]])
+SAMPLE = {"net_input": {"src_tokens": SRC, "src_lengths": torch.tensor([4, 3])},
+          "target": torch.tensor([[b, b, c, EOS], [a, EOS, PAD, PAD]]), "ntokens": 4}
+
+
+def test_targets_drop_eos_and_padding():
+    tokens, mask, lengths = targets_without_eos(SAMPLE["target"], PAD, EOS)
+    assert lengths.tolist() == [3, 1] and mask.tolist() == [[True, True, True], [True, False, False]]
+    assert tokens.tolist() == [[b, b, c], [a, PAD, PAD]]
+
+
+def test_ctc_vae_loss_is_ctc_nll_plus_kl_to_the_prior():
+    """Eval mode: z is the posterior mean, no free-bits budget; loss = sum CTC NLL + sum KL."""
+    model = tiny(latent_dim=4)
+    loss, size, log = criterion()(model, SAMPLE)
+    tokens, tgt_mask, lengths = targets_without_eos(SAMPLE["target"], PAD, EOS)
+    enc = model.encode(SRC, SAMPLE["net_input"]["src_lengths"])
+    mu_p, logvar_p = model.prior(enc)
+    mu_q, logvar_q = model.posterior_stats(SRC, tokens)
+    src_mask = SRC.ne(PAD)
+    q = torch.distributions.Normal(mu_q, (0.5 * logvar_q).exp())
+    p = torch.distributions.Normal(mu_p, (0.5 * logvar_p).exp())
+    kl = (torch.distributions.kl_divergence(q, p).sum(-1) * src_mask).sum()
+    enc_z = model.with_latent(enc, mu_q)
+    dec_lengths = model.decoder_lengths(enc_z)
+    assert dec_lengths.tolist() == [12, 9]  # lambda = 3 x source length (</s> included)
+    inputs, dec_mask = model.decoder_inputs(enc_z, dec_lengths)
+    lprobs = F.log_softmax(model.decode(inputs, dec_mask, enc_z).float(), -1)
+    nll = F.ctc_loss(lprobs.transpose(0, 1), tokens.clamp(min=0), dec_lengths, lengths, blank=VOCAB.bos(),
+                     reduction="sum", zero_infinity=True)
+    assert float(loss) == pytest.approx(float(nll + kl), rel=1e-5)
+    assert size == 4 and log["kl"] == pytest.approx(float(kl), rel=1e-5)
+
+
+def test_free_bits_hold_the_kl_term_at_the_budget_in_training():
+    model = tiny(latent_dim=4)
+    model.train()
+    _, _, log = criterion(free_bits=50.0, free_bits_anneal_updates=10)(model, SAMPLE)
+    real_positions = int(SRC.ne(PAD).sum())
+    assert log["kl"] < 50.0 * real_positions and log["kl_term"] == pytest.approx(50.0 * real_positions)
+
+
+def test_ce_loss_uses_the_golden_length_and_trains_the_length_predictor():
+    model = tiny(latent_alignment="none")
+    loss, _, log = criterion()(model, SAMPLE)
+    tokens, tgt_mask, lengths = targets_without_eos(SAMPLE["target"], PAD, EOS)
+    enc = model.encode(SRC, SAMPLE["net_input"]["src_lengths"])
+    inputs, dec_mask = model.decoder_inputs(enc, lengths)
+    assert dec_mask.tolist() == tgt_mask.tolist()
+    lprobs = F.log_softmax(model.decode(inputs, dec_mask, enc).float(), -1)
+    nll = -sum(float(lprobs[i, j, tokens[i, j]]) for i in range(2) for j in range(int(lengths[i])))
+    length = F.cross_entropy(model.length_logits(enc), lengths, reduction="sum")
+    assert float(loss) == pytest.approx(nll + 0.1 * float(length), rel=1e-5)
+    assert log["length_loss"] == pytest.approx(float(length), rel=1e-5)
+
+
+def test_label_smoothing_mixes_in_the_uniform_term_over_decoder_positions():
+    model = tiny()
+    plain, _, _ = criterion()(model, SAMPLE)
+    smoothed, _, _ = criterion(label_smoothing=0.1)(model, SAMPLE)
+    enc = model.encode(SRC, SAMPLE["net_input"]["src_lengths"])
+    inputs, dec_mask = model.decoder_inputs(enc, model.decoder_lengths(enc))
+    lprobs = F.log_softmax(model.decode(inputs, dec_mask, enc).float(), -1)
+    uniform = -float((lprobs.mean(-1) * dec_mask).sum())
+    assert float(smoothed) == pytest.approx(0.9 * float(plain) + 0.1 * uniform, rel=1e-5)
+
+
+@pytest.mark.parametrize("alignment", ["ctc", "none"])
+def test_glat_with_a_huge_ratio_glances_at_every_position_rnd_at_some(alignment):
+    model = tiny(latent_alignment=alignment)
+    model.train()
+    tokens, tgt_mask, lengths = targets_without_eos(SAMPLE["target"], PAD, EOS)
+    enc = model.encode(SRC, SAMPLE["net_input"]["src_lengths"])
+    dec_lengths = model.decoder_lengths(enc, lengths)
+    inputs, dec_mask = model.decoder_inputs(enc, dec_lengths)
+    argmax = model.decode(inputs, dec_mask, enc).argmax(-1)  # dropout 0: the criterion's first pass
+    wrong = [model.output_tokens(argmax[i, :int(dec_lengths[i])].tolist()) != tokens[i, :int(lengths[i])].tolist()
+             for i in range(2)]
+    positions = int(dec_lengths.sum())
+    assert positions == (21 if alignment == "ctc" else 4)
+    _, _, log = criterion(glancing="glat", glance_f_ratio=1000.0)(model, SAMPLE)
+    # D > 0: Poisson(1000 D) is clamped to the whole decoder; D = 0 glances at nothing
+    assert log["glanced"] == sum(int(n) for n, w in zip(dec_lengths, wrong) if w) and any(wrong)
+    counts = {criterion(glancing="rnd", seed=seed)(model, SAMPLE)[2]["glanced"] for seed in range(12)}
+    assert len(counts) > 1 and all(0 <= n <= positions for n in counts)
+    model.eval()  # no glancing at evaluation
+    assert "glanced" not in criterion(glancing="glat")(model, SAMPLE)[2]
+
+
+def test_axe_model_trains_and_decodes_without_blanks():
+    model = tiny(latent_alignment="axe")
+    loss, _, _ = criterion()(model, SAMPLE)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.output_tokens([VOCAB.bos(), a, a, VOCAB.bos(), b]) == [a, a, b]
+    assert tiny().output_tokens([VOCAB.bos(), a, a, VOCAB.bos(), a, b]) == [a, a, b]
+
+
+def test_greedy_generation_is_argmax_then_collapse():
+    model = tiny()
+    hypos = FullyNATGenerator(model, VOCAB).generate([model], SAMPLE)
+    enc = model.encode(SRC, SAMPLE["net_input"]["src_lengths"])
+    lengths = model.decoder_lengths(enc)
+    inputs, dec_mask = model.decoder_inputs(enc, lengths)
+    argmax = model.decode(inputs, dec_mask, enc).argmax(-1)
+    for row in range(2):
+        expected = [t for t in collapse(argmax[row, :int(lengths[row])].tolist(), VOCAB.bos()) if t not in (EOS, PAD)]
+        assert hypos[row][0]["tokens"].tolist() == expected + [EOS]
+
+
+def test_npd_picks_the_candidate_the_teacher_scores_best():
+    model = tiny(latent_dim=4, seed=1)
+    teacher = tiny(arch="transformer", seed=2)
+    generator = FullyNATGenerator(model, VOCAB, npd_samples=4, npd_temperature=5.0, teacher=teacher)
+    chosen = [h[0]["tokens"].tolist()[:-1] for h in generator.generate([model], SAMPLE)]
+    lprobs, mask = generator.log_probs(SAMPLE)
+    candidates = [tokens for tokens, _ in generator.read_off(lprobs, mask)]  # row c * 2 + i
+    for i in range(2):
+        mine = candidates[i::2]
+        scores = []
+        for cand in mine:  # teacher log p(y </s> | x), computed one sentence at a time
+            prev = torch.tensor([[EOS] + cand])
+            logits, _ = teacher(SRC[i:i + 1], SAMPLE["net_input"]["src_lengths"][i:i + 1], prev)
+            lp = F.log_softmax(logits.float(), -1)[0]
+            scores.append(float(sum(lp[t, tok] for t, tok in enumerate(cand + [EOS]))))
+        assert chosen[i] == mine[max(range(len(mine)), key=lambda j: scores[j])]
+        assert mine[0] == FullyNATGenerator(model, VOCAB).generate([model], SAMPLE)[i][0]["tokens"].tolist()[:-1]
+    batch = teacher_scores(teacher, SRC, SAMPLE["net_input"]["src_lengths"], [candidates[0], candidates[1]], PAD, EOS)
+    assert torch.isfinite(batch).all() and not math.isnan(float(batch.sum()))
+
+
+def test_decoding_options_the_model_cannot_run_are_refused():
+    with pytest.raises(ValueError, match="CTC"):
+        FullyNATGenerator(tiny(latent_alignment="none"), VOCAB, beam=5)
+    with pytest.raises(ValueError, match="VAE"):
+        FullyNATGenerator(tiny(), VOCAB, npd_samples=3, teacher=tiny(arch="transformer"))
