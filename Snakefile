@@ -19,10 +19,10 @@ include: "rules/data.smk"
 include: "rules/preprocess.smk"
 include: "rules/train.smk"
 include: "rules/distill.smk"
-include: "rules/lm.smk"
 include: "rules/evaluate.smk"
 include: "rules/speed.smk"
 include: "rules/synthetic.smk"
+include: "rules/fully_nat.smk"
 include: "rules/tables.smk"
 
 

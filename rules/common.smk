@@ -60,7 +60,8 @@ PATHS = {
     "paper_table": "results/tables/{paper}.md",
     "ctc_lm": "results/{corpus}/lm/distill.arpa.bin",
     "lm_weights": "results/{corpus}/{system}/lm_weights.json",
-    "latent_pca": "results/{corpus}/{system}/latent_pca.csv",
+    "latent_pca_csv": "results/{corpus}/latent_pca.csv",
+    "latent_pca_figure": "results/{corpus}/figures/latent_pca.png",
 }
 
 
@@ -73,7 +74,7 @@ wildcard_constraints:
     part="train|valid|test",
     side="src|tgt",
     lang="[a-z]{2,3}",
-    paper="hrt",  # papers with published numbers in data/papers/
+    paper="hrt|fully_nat",  # papers with published numbers in data/papers/
 
 
 def script(name):
@@ -450,8 +451,29 @@ def paper_rows_json():
 
 def all_targets():
     distilled = [PATHS[key].format(corpus=c) for c in RUN for key in ("data_bin_distill", "distill_stats")]
-    return ([PATHS["summary_csv"], PATHS["summary_md"], PATHS["paper_table"].format(paper="hrt")] + distilled
-            + speed_targets() + synthetic_targets())
+    return ([PATHS["summary_csv"], PATHS["summary_md"]] + paper_tables() + distilled
+            + speed_targets() + synthetic_targets() + latent_pca_targets())
+
+
+PAPERS = ("hrt", "fully_nat")
+
+
+def paper_tables():
+    return [PATHS["paper_table"].format(paper=paper) for paper in PAPERS]
+
+
+def vae_models(corpus):
+    """Fully-NAT models of the corpus with VAE latents (Figure 5 analyses their posteriors)."""
+    return [s for s in systems_of(corpus) if model_spec(s)["kind"] == "fnat" and model_spec(s).get("vae")]
+
+
+def latent_pca_targets():
+    return [PATHS[key].format(corpus=c) for c in RUN if vae_models(c) for key in ("latent_pca_csv", "latent_pca_figure")]
+
+
+def latent_pca_json(wc):
+    return json.dumps([{"name": s, "model": json.loads(model_json(s)),
+                        "checkpoint": PATHS["average"].format(corpus=wc.corpus, system=s)} for s in vae_models(wc.corpus)])
 
 
 def speed_settings(corpus):

@@ -44,4 +44,4 @@ rule tables:
     input:
         PATHS["summary_csv"],
         PATHS["summary_md"],
-        PATHS["paper_table"].format(paper="hrt"),
+        paper_tables(),

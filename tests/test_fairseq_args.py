@@ -91,3 +91,42 @@ def test_nat_decoding_runs_exactly_the_configured_iterations_with_a_length_beam(
     assert flag(args, "--beam") == "1" and flag(args, "--max-tokens") == "4000"
     one = fa.generate_args({**NAT, "generate": {"iterations": 1}}, "bin", "en", "de", "m.pt", "bpe", "test", 0)
     assert flag(one, "--iter-decode-max-iter") == "0"
+
+
+FNAT = {"kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "loss": "ctc", "upsample_ratio": 2.5,
+        "vae": {"latent_dim": 8, "posterior_layers": 1, "free_bits": 0.5}, "glancing": "glat", "f_ratio": 0.3,
+        "train": {"label_smoothing": 0.01}, "generate": {"max_tokens": 3000}}
+
+
+def test_fully_nat_flags_select_loss_upsampling_latents_and_glancing():
+    args = fa.train_args(FNAT, "distill-bin", "en", "de", "ckpt", gpus=0)
+    assert flag(args, "--task") == "translation_fully_nat" and flag(args, "--criterion") == "fully_nat_loss"
+    assert flag(args, "--latent-alignment") == "ctc" and flag(args, "--upsample-ratio") == "2.5"
+    assert flag(args, "--latent-dim") == "8" and flag(args, "--posterior-layers") == "1"
+    assert flag(args, "--glancing") == "glat" and flag(args, "--glance-f-ratio") == "0.3"
+    assert flag(args, "--free-bits") == "0.5" and flag(args, "--label-smoothing") == "0.01"
+    plain = fa.train_args({**FNAT, "loss": "ce", "vae": None, "glancing": "rnd"}, "b", "en", "de", "c", 0)
+    assert flag(plain, "--latent-alignment") == "none" and "--latent-dim" not in plain
+    assert flag(plain, "--glancing") == "rnd"
+    with pytest.raises(fa.PipelineError, match="mixdistill is not available for kind fnat"):
+        fa.train_args({**FNAT, "data": "mixdistill"}, "b", "en", "de", "c", 0, "d")
+
+
+def test_fully_nat_decoding_greedy_beam_lm_and_npd(tmp_path):
+    greedy = fa.generate_args(FNAT, "bin", "en", "de", "m.pt", "bpe", "test", gpus=0)
+    assert flag(greedy, "--task") == "translation_fully_nat" and flag(greedy, "--ctc-beam") == "1"
+    assert "--ctc-lm-path" not in greedy and "--npd-samples" not in greedy and flag(greedy, "--max-tokens") == "3000"
+    tuned = tmp_path / "weights.json"
+    tuned.write_text('{"alpha": 0.6, "beta": 2.0}')
+    lm = {**FNAT, "generate": {"ctc_beam": 20, "lm": True, "lm_path": "lm.bin", "lm_weights_file": str(tuned),
+                               "lm_beta": 1.0}}
+    args = fa.generate_args(lm, "bin", "en", "de", "m.pt", "bpe", "test", gpus=0)
+    assert flag(args, "--ctc-beam") == "20" and flag(args, "--ctc-lm-path") == "lm.bin"
+    assert flag(args, "--ctc-lm-alpha") == "0.6" and flag(args, "--ctc-lm-beta") == "1.0"  # a given beta wins
+    npd = {**FNAT, "generate": {"npd": 5, "npd_teacher_checkpoint": "teacher.pt"}}
+    args = fa.generate_args(npd, "bin", "en", "de", "m.pt", "bpe", "test", gpus=0)
+    assert flag(args, "--npd-samples") == "5" and flag(args, "--npd-teacher-path") == "teacher.pt"
+    assert flag(args, "--npd-temperature") == "0.1"
+    with pytest.raises(fa.PipelineError, match="lm_alpha and lm_beta or a tuned lm_weights_file"):
+        fa.generate_args({**FNAT, "generate": {"ctc_beam": 20, "lm": True, "lm_path": "x"}}, "b", "en", "de", "m",
+                         "bpe", "test", 0)

@@ -19,18 +19,19 @@ def job_counts(output: str) -> dict[str, int]:
 def test_default_dry_run_lists_the_whole_pipeline():
     result = snakemake("-n", "--forceall", check=True)
     counts = job_counts(result.stdout)
-    # six models (AT teacher, vanilla NAT, CMLM, HRT, AT12-1, HRT12-1); eight rows (the CMLM's
-    # CMLM1 / CMLM4 / CMLM10 instead of one)
+    # seven models (AT teacher, vanilla NAT, CMLM, HRT, Fully-NAT KD+CTC / +VAE / +GLAT); eleven rows
+    # (CMLM1/4/10 from the CMLM; greedy, beam 20 + LM and NPD rows from the VAE model); the LM, its
+    # weights tuned for the beam + LM row, the latent PCA, and one table per paper
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
-                      "apply_subword": 6, "binarize": 1, "train_model": 6, "average_checkpoints": 6,
-                      "translate_test": 8, "score": 8, "summary_table": 1, "distill_shard": 2,
+                      "apply_subword": 6, "binarize": 1, "train_model": 7, "average_checkpoints": 7,
+                      "translate_test": 11, "score": 11, "summary_table": 1, "distill_shard": 2,
                       "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "synthetic_masking": 1,
-                      "paper_table": 1, "all": 1}
+                      "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 2, "all": 1}
 
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():
     speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
-    assert speed["measure_speed"] == 1 and speed["train_model"] == 6
+    assert speed["measure_speed"] == 1 and speed["train_model"] == 7 and speed["tune_lm_weights"] == 1
     assert "translate_test" not in speed and "synthetic_masking" not in speed
     synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
     # the teacher's translations to mask, and CMLM10's test BLEU for the dashed line
@@ -47,10 +48,16 @@ def test_distill_target_builds_shards_merge_and_binarized_sets():
 
 def test_the_preset_list_is_complete():
     assert PRESETS == sorted(["wmt14_en_de", "wmt14_de_en", "wmt16_en_ro", "wmt16_ro_en", "iwslt14_de_en",
-                              "wmt14_en_fr", "wmt20_ja_en", "iwslt17_ko_en", "iwslt17_ar_en", "nist_zh_en"])
+                              "wmt14_en_fr", "wmt20_ja_en", "iwslt17_ko_en", "iwslt17_ar_en", "nist_zh_en",
+                              "sample_full"])
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "nist_zh_en"])
+def test_sample_full_adds_the_deep_shallow_pair_to_the_sample():
+    counts = job_counts(snakemake("-n", "--forceall", "--configfile=configs/sample_full.yaml", check=True).stdout)
+    assert counts["train_model"] == 9 and counts["translate_test"] == 13 and "download" not in counts
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in ("nist_zh_en", "sample_full")])
 def test_preset_dry_run_downloads_and_runs_every_stage(preset):
     config = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())
     corpus = config["corpora"][config["run"][0]]
@@ -108,7 +115,15 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
      "config key models.hrt_sample.init_from: 'cmlm_sample' is not a model of kind at"),
     ({"models": {"hrt_sample": {"generate": {"skip_cmlm_from": "at_sample"}}}},
      "config key models.hrt_sample.generate.skip_cmlm_from: 'at_sample' must be a model of kind hrt"),
-    ({"models": {"cmlm_sample": {"kind": "ctc"}}}, "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'nat', 'cmlm', 'hrt']"),
+    ({"models": {"cmlm_sample": {"kind": "ctc"}}},
+     "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'nat', 'cmlm', 'hrt', 'fnat']"),
+    ({"models": {"at_sample": {"loss": "ctc"}}}, "config key models.at_sample.loss: only models of kind fnat have loss"),
+    ({"models": {"fnat_ctc_sample": {"generate": {"npd": 3}}}},
+     "config key models.fnat_ctc_sample.generate.npd: noisy parallel decoding samples VAE latents: set vae"),
+    ({"models": {"fnat_vae_sample": {"variants": {"FNAT_VAE": {"lm": True}}}}},
+     "config key models.fnat_vae_sample.variants.FNAT_VAE.lm: the LM is used by CTC beam search: set ctc_beam > 1"),
+    ({"models": {"fnat_glat_sample": {"loss": "ce", "generate": {"ctc_beam": 5}}}},
+     "config key models.fnat_glat_sample.generate.ctc_beam: beam search needs loss: ctc"),
 ])
 def test_config_errors_name_the_key(tmp_path, override, message):
     path = tmp_path / "bad.yaml"

@@ -1,5 +1,6 @@
-# Fully-NAT CTC beam search with an n-gram LM: KenLM on the distilled targets, Eq. (6) weights
-# tuned on the valid set for every row that does not fix them.
+# Fully NAT (Gu & Kong 2021) beyond training and test decoding: the n-gram LM of CTC beam search
+# (KenLM on the distilled targets, Eq. (6) weights tuned on the valid set for every row that does
+# not fix them) and Figure 5, the PCA of the VAE posteriors' latents.
 
 
 rule train_ctc_lm:
@@ -11,7 +12,7 @@ rule train_ctc_lm:
         script=script("train_lm"),
         order=lambda wc: lm_settings(wc.corpus)["order"],
     log:
-        "logs/lm/{corpus}.log",
+        "logs/fully_nat/{corpus}.lm.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -36,7 +37,7 @@ rule tune_lm_weights:
         limit=lambda wc: f"--max-sentences {lm_settings(wc.corpus)['tune_sentences']}" if lm_settings(wc.corpus)["tune_sentences"] else "",
     threads: config["compute"]["cpu_threads"]
     log:
-        "logs/lm/{corpus}/{system}.tune.log",
+        "logs/fully_nat/{corpus}/{system}.tune_lm.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -44,3 +45,27 @@ rule tune_lm_weights:
         "--lm {input.lm:q} --src {params.src} --tgt {params.tgt} --subword {params.subword} "
         "--alpha-grid {params.alphas} --beta-grid {params.betas} {params.limit} --threads {threads} "
         "--out {output:q} > {log} 2>&1"
+
+
+rule latent_pca:
+    input:
+        data_bin=PATHS["data_bin"],
+        checkpoints=lambda wc: [PATHS["average"].format(corpus=wc.corpus, system=s) for s in vae_models(wc.corpus)],
+    output:
+        csv=report(PATHS["latent_pca_csv"], caption="../report/latent_pca.rst", category="Fully NAT"),
+        figure=report(PATHS["latent_pca_figure"], caption="../report/latent_pca.rst", category="Fully NAT"),
+    params:
+        script=script("latent_pca"),
+        models=latent_pca_json,
+        src=lambda wc: lang_of(wc.corpus, "src"),
+        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        subword=lambda wc: subword_spec(wc.corpus)["method"],
+    threads: config["compute"]["cpu_threads"]
+    log:
+        "logs/fully_nat/{corpus}.latent_pca.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script} --models {params.models:q} --data-bin {input.data_bin:q} --src {params.src} "
+        "--tgt {params.tgt} --subword {params.subword} --threads {threads} --csv {output.csv:q} "
+        "--figure {output.figure:q} > {log} 2>&1"
