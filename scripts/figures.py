@@ -59,3 +59,22 @@ def masking_figure(curves: pd.DataFrame, reference: dict | None, path: str) -> N
     axis.set_title("One-pass CMLM filling of masked AT translations")
     axis.legend(fontsize="small")
     save(figure, path)
+
+
+def latent_pca_figure(csv_path: str, png_path: str) -> None:
+    """Fully-NAT Figure 5: explained-variance ratio of each principal component of the latents,
+    one line per system (the legend gives its effective dimensionality, >= 95% of the variance)."""
+    table = pd.read_csv(csv_path)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for system, part in table.groupby("system", sort=False):
+        part = part.sort_values("component")
+        axis.plot(part["component"], part["explained_variance_ratio"], marker="o",
+                  label=f"{system} (95%: {int(part['effective_dims'].iloc[0])} dims)")
+    components = sorted(table["component"].unique())
+    axis.set_xticks(components, [str(int(c)) for c in components])
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("principal component")
+    axis.set_ylabel("explained variance ratio")
+    axis.set_title("PCA of the posterior latents (test set)")
+    axis.legend(fontsize="small")
+    save(figure, png_path)

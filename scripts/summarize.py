@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import json
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -17,11 +18,18 @@ import pandas as pd
 
 from common import atomic_output, run_main, sha256_file
 
-COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "bleu_tok", "sacrebleu", "n_sentences", "signature", "config_sha256",
+COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "bleu_tok", "bp", "sacrebleu", "n_sentences", "signature", "config_sha256",
            "git_commit", "data_sha256", "host", "torch", "fairseq"]
 
 
 DATA_LABELS = {"raw": "R", "distill": "D", "mixdistill": "MD"}  # HRT Table 6 notation
+_BP = re.compile(r"\bBP = ([0-9]+(?:\.[0-9]+)?)")
+
+
+def brevity_penalty(detail: str | None) -> float | None:
+    """The brevity penalty of a sacrebleu score string ("BLEU = ... (BP = 0.822 ratio = ...)")."""
+    match = _BP.search(detail or "")
+    return float(match.group(1)) if match else None
 
 
 def config_hash(config: dict) -> str:
@@ -67,6 +75,7 @@ def build_table(bleu_files: list[str], data_files: dict[str, list[str]], config:
         rows.append({**{key: result.get(key) for key in COLUMNS}, **common, "model": model,
                      "kind": spec.get("kind", "at"), "role": "teacher" if system == teacher else "system",
                      "data": DATA_LABELS[spec.get("data", "raw")],
+                     "bp": brevity_penalty(result.get("bleu_tok_detail")),
                      "data_sha256": hashes.get(corpus, "unknown")})
     return pd.DataFrame(rows, columns=COLUMNS).sort_values(["corpus", "system"], kind="stable")
 
@@ -85,7 +94,7 @@ def main() -> None:
         table.to_csv(handle, index=False)
     with atomic_output(args.md) as handle:
         handle.write("# natpipe summary\n\nBLEU on each corpus's test set: `bleu_tok` is tokenized BLEU as the "
-                     "papers report it, `sacrebleu` is detokenized SacreBLEU (signature column). `system` is the "
+                     "papers report it and `bp` its brevity penalty, `sacrebleu` is detokenized SacreBLEU (signature column). `system` is the "
                      "evaluation row, `model` the checkpoint it decodes (CMLM1/4/10 decode one CMLM with 1/4/10 "
                      "iterations). `role`: the corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
                      "training targets.\n\n")

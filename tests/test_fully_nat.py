@@ -55,7 +55,7 @@ def criterion(**overrides):
 a, b, c, d = (VOCAB.index(w) for w in "a b c d".split())
 EOS, PAD = VOCAB.eos(), VOCAB.pad()
 SRC = torch.tensor([[a, b, c, EOS], [PAD, d, a, EOS]])
-SAMPLE = {"net_input": {"src_tokens": SRC, "src_lengths": torch.tensor([4, 3])},
+SAMPLE = {"id": torch.tensor([0, 1]), "net_input": {"src_tokens": SRC, "src_lengths": torch.tensor([4, 3])},
           "target": torch.tensor([[b, b, c, EOS], [a, EOS, PAD, PAD]]), "ntokens": 4}
 
 
@@ -181,6 +181,9 @@ def test_npd_picks_the_candidate_the_teacher_scores_best():
             scores.append(float(sum(lp[t, tok] for t, tok in enumerate(cand + [EOS]))))
         assert chosen[i] == mine[max(range(len(mine)), key=lambda j: scores[j])]
         assert mine[0] == FullyNATGenerator(model, VOCAB).generate([model], SAMPLE)[i][0]["tokens"].tolist()[:-1]
+    alone = {"id": torch.tensor([1]), "net_input": {"src_tokens": SRC[1:, 1:], "src_lengths": torch.tensor([3])},
+             "target": SAMPLE["target"][1:, :2], "ntokens": 1}
+    assert generator.generate([model], alone)[0][0]["tokens"].tolist()[:-1] == chosen[1]  # batch-independent noise
     batch = teacher_scores(teacher, SRC, SAMPLE["net_input"]["src_lengths"], [candidates[0], candidates[1]], PAD, EOS)
     assert torch.isfinite(batch).all() and not math.isnan(float(batch.sum()))
 

@@ -66,3 +66,173 @@ def test_alpha_averages_come_from_the_same_run_and_table_10_shows_both_sides():
     cells = table10["CMLM10"]
     assert cells[4] == "CPU" and cells[5] == "20.00 s, α 0.50 (paper 1390.90 s, α 0.80)"
     assert cells[6] == "8.00 s, α 0.25 (paper 776.90 s, α 0.30)"
+
+
+# Fully NAT (Gu & Kong 2021) ---------------------------------------------------------------------
+
+FNAT_PAPER = pt.paper_numbers(str(REPO / "data" / "papers" / "fully_nat.csv"))
+
+
+def frow(name, data="distill", loss="ctc", vae=False, glancing="none", ratio=3.0, paper_name="FNAT", kind="fnat",
+         **generate):
+    return {"corpus": "c", "row": name, "paper_name": paper_name, "kind": kind, "ablation": None, "data": data,
+            "chunk_size": 2, "generate": {"ctc_beam": 1, "lm": False, "npd": 1, **generate}, "loss": loss,
+            "vae": vae, "glancing": glancing, "upsample_ratio": ratio, "lm_order": 4, "src": "en", "tgt": "de",
+            "reference": "at"}
+
+
+FNAT_ROWS = [
+    frow("fnat_ce", data="raw", loss="ce"), frow("fnat_kd", loss="ce"), frow("fnat_kdctc"),
+    frow("fnat_vae", vae=True), frow("fnat_vae_raw", data="raw", vae=True), frow("fnat_glat", glancing="glat"),
+    frow("fnat_beam", vae=True, ctc_beam=20), frow("fnat_beam_lm", vae=True, ctc_beam=20, lm=True),
+    frow("fnat_npd", vae=True, npd=5), frow("fnat_npd_lm", vae=True, npd=5, ctc_beam=20, lm=True),
+    frow("fnat_l15", ratio=1.5), frow("fnat_axe_rnd", loss="axe", glancing="rnd"),
+    frow("other_fnat", paper_name="GLAT-Qian"),  # a fnat model standing for another system: in no FNAT table
+    frow("at", data="raw", paper_name="AT", kind="at", beam=5), frow("at12d", paper_name="AT12-1", kind="at", beam=5),
+    frow("CMLM10", paper_name="CMLM10", kind="cmlm", iterations=10),
+]
+FNAT_BLEU = {("c", r["row"]): 20.0 + i for i, r in enumerate(FNAT_ROWS)}
+FNAT_BP = {("c", "fnat_vae"): 0.9, ("c", "fnat_beam_lm"): 0.95}
+
+
+def fnat_speed_summary():
+    """at and fnat_kdctc timed at B=1 and 32 on CPU and GPU; fnat_l15 only at B=32 on the CPU
+    (10 sentences per timed pass)."""
+    seconds = {("cpu", "at"): {1: 10.0, 32: 2.0}, ("cpu", "fnat_kdctc"): {1: 0.5, 32: 0.1},
+               ("cuda", "at"): {1: 5.0, 32: 0.5}, ("cuda", "fnat_kdctc"): {1: 0.2, 32: 0.02},
+               ("cpu", "fnat_l15"): {32: 0.4}}
+    records = []
+    for (device, system), times in seconds.items():
+        for batch, value in times.items():
+            for run, jitter in enumerate((0.0, 0.1, -0.1)):  # the median is `value`
+                records.append({"run_id": "r", "corpus": "c", "system": system, "kind": "x", "device": device,
+                                "device_name": "x", "threads": 2, "batch_size": batch, "run": run,
+                                "seconds": value * (1 + jitter), "n_sentences": 10, "output_tokens": 1,
+                                "agreement": 1.0, "status": "ok"})
+    return speed.summarize(pd.DataFrame(records, columns=speed.COLUMNS), "at").assign(corpus="c")
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"data": "raw", "loss": "ce"}, "CE"),
+    ({"data": "distill", "loss": "ce"}, "KD"),
+    ({"data": "raw", "loss": "axe"}, "AXE"),
+    ({"data": "distill", "loss": "axe"}, "KD+AXE"),
+    ({"data": "raw", "loss": "ctc"}, "CTC"),
+    ({"data": "distill", "loss": "ctc"}, "KD+CTC"),
+    ({"data": "raw", "loss": "ctc", "vae": True}, "CTC+VAE"),
+    ({"data": "distill", "loss": "axe", "vae": True}, "KD+AXE+VAE"),
+    ({"data": "distill", "loss": "ctc", "vae": True}, "KD+CTC+VAE"),
+    ({"data": "distill", "loss": "axe", "glancing": "rnd"}, "KD+AXE+RND"),
+    ({"data": "distill", "loss": "axe", "glancing": "glat"}, "KD+AXE+GLAT"),
+    ({"data": "distill", "loss": "ctc", "glancing": "rnd"}, "KD+CTC+RND"),
+    ({"data": "raw", "loss": "ctc", "glancing": "glat"}, "CTC+GLAT"),
+    ({"data": "distill", "loss": "ctc", "glancing": "glat"}, "KD+CTC+GLAT"),
+    ({"data": "distill", "loss": "ctc", "vae": True, "glancing": "glat"}, "KD+CTC+VAE+GLAT"),
+    ({"data": "raw", "loss": "ce", "vae": True, "glancing": "rnd"}, "VAE+RND"),
+])
+def test_fnat_setting_names_the_techniques_in_table_4_order(config, expected):
+    assert pt.fnat_setting(frow("x", **config)) == expected
+    if expected != "VAE+RND":  # every other combination is a Table 4 row of the paper
+        assert ("table4", "FNAT", expected, "bleu_en_de") in FNAT_PAPER
+
+
+def test_fnat_decoding_strings_match_table_3():
+    assert [pt.fully_nat_setting("table3", r) for r in FNAT_ROWS[6:10]] == [
+        "KD+CTC+VAE;decode=beam20", "KD+CTC+VAE;decode=beam20+lm4", "KD+CTC+VAE;decode=npd5",
+        "KD+CTC+VAE;decode=npd5+beam20+lm4"]
+    assert all(("table3", "FNAT", pt.fully_nat_setting("table3", r), "bp") in FNAT_PAPER for r in FNAT_ROWS[7:10])
+    assert pt.fnat_decoding(FNAT_ROWS[2]) == "" and pt.ratio_label(2) == "2.0" and pt.ratio_label(2.25) == "2.25"
+
+
+def test_latency_is_the_median_pass_over_the_sentences_timed():
+    lat = pt.latencies(fnat_speed_summary())
+    assert lat[("c", "fnat_kdctc", "cpu")] == pytest.approx({"b1": 50.0, "max": 10.0, "max_batch": 32})
+    assert lat[("c", "fnat_kdctc", "cuda")] == pytest.approx({"b1": 20.0, "max": 2.0, "max_batch": 32})
+    assert lat[("c", "fnat_l15", "cpu")]["b1"] is None and lat[("c", "fnat_l15", "cpu")]["max"] == pytest.approx(40.0)
+    alphas = pt.batch_alphas(fnat_speed_summary(), 1)
+    assert alphas[("c", "fnat_kdctc", "cpu")] == pytest.approx(20.0) and alphas[("c", "fnat_kdctc", "cuda")] == pytest.approx(25.0)
+
+
+def test_fully_nat_rows_land_in_their_tables_with_the_published_number_and_delta():
+    markdown = pt.fully_nat_tables(FNAT_ROWS, FNAT_BLEU, FNAT_PAPER, fnat_speed_summary(), FNAT_BP)
+    assert markdown.startswith("# Fully-NAT tables: natpipe vs the paper")
+    assert "other_fnat" not in markdown
+    bleu = {name: FNAT_BLEU[("c", name)] for _, name in FNAT_BLEU}
+
+    table2 = table_rows(markdown, "Table 2")
+    assert set(table2) == {"fnat_ce", "fnat_kd", "fnat_kdctc", "fnat_vae", "fnat_glat", "at", "at12d", "CMLM10"}
+    kdctc = table2["fnat_kdctc"]  # bleu ours/paper/Δ, GPU speed-up ours/paper/Δ, CPU speed-up ours
+    assert kdctc[2:7] == ["FNAT", "KD+CTC", f"{bleu['fnat_kdctc']:.2f}", "26.51", f"{bleu['fnat_kdctc'] - 26.51:.2f}"]
+    assert kdctc[7:11] == ["25.00", "16.80", "8.20", "20.00"]
+    assert table2["fnat_ce"][3:6] == ["CE", f"{bleu['fnat_ce']:.2f}", "11.40"]
+    assert table2["at12d"][3] == "data=KD" and table2["at12d"][5] == "27.34"
+    assert table2["at"][3] == "default" and table2["at"][5] == "27.48" and table2["at"][7:10] == ["1.00", "1.00", "0.00"]
+    assert table2["CMLM10"][5] == "27.03" and table2["fnat_glat"][5] == "27.20" and table2["fnat_vae"][7:11] == ["N/A", "16.50", "–", "N/A"]
+
+    table3 = table_rows(markdown, "Table 3")
+    assert set(table3) == {"fnat_kdctc", "fnat_vae", "fnat_beam", "fnat_beam_lm", "fnat_npd", "fnat_npd_lm", "at", "at12d"}
+    vae = table3["fnat_vae"]
+    gain = bleu["fnat_vae"] - bleu["fnat_kdctc"]
+    assert vae[3:6] == ["KD+CTC+VAE", f"{bleu['fnat_vae']:.2f}", "18.73"]  # the JA-EN number: no Δ
+    assert vae[6:9] == [f"{gain:.2f}", "1.80", f"{gain - 1.8:.2f}"]
+    assert vae[9:12] == ["0.900", "0.862", "0.038"]  # BP to the paper's three decimals
+    assert vae[12:] == ["N/A", "83.00", "N/A", "11.10", "–", "N/A", "16.40", "N/A", "21.00", "–"]
+    assert table3["fnat_kdctc"][6:9] == ["0.00", "0.00", "0.00"]
+    assert table3["fnat_kdctc"][12:] == ["50.00", "84.00", "20.00", "11.00", "9.00", "20.00", "17.30", "25.00", "19.90", "5.10"]
+    assert table3["fnat_beam_lm"][3] == "KD+CTC+VAE;decode=beam20+lm4" and table3["fnat_beam_lm"][9:12] == ["0.950", "0.954", "-0.004"]
+    assert table3["at12d"][3] == "data=KD" and table3["at12d"][5] == "18.76" and table3["at12d"][6:9] == ["–", "–", "–"]
+
+    table4 = table_rows(markdown, "Table 4")
+    assert {r: cells[3] for r, cells in table4.items()} == {
+        "fnat_ce": "CE", "fnat_kd": "KD", "fnat_kdctc": "KD+CTC", "fnat_vae": "KD+CTC+VAE", "fnat_vae_raw": "CTC+VAE",
+        "fnat_glat": "KD+CTC+GLAT", "fnat_axe_rnd": "KD+AXE+RND"}  # greedy, lambda 3 only
+    assert table4["fnat_kdctc"][4:] == [f"{bleu['fnat_kdctc']:.2f}", "26.51", f"{bleu['fnat_kdctc'] - 26.51:.2f}"]
+    assert table4["fnat_axe_rnd"][5] == "22.74" and table4["fnat_vae_raw"][5] == "23.58"
+
+    table5 = table_rows(markdown, "Table 5")
+    assert {r: cells[3] for r, cells in table5.items()} == {
+        "fnat_vae": "data=KD-base", "fnat_vae_raw": "data=R", "at12d": "data=KD-base", "at": "size=base"}
+    assert table5["fnat_vae"][5] == "27.49" and table5["fnat_vae_raw"][5] == "23.58" and table5["at12d"][8] == "2.50"
+
+    table6 = table_rows(markdown, "Table 6")
+    assert {r: cells[3] for r, cells in table6.items()} == {"fnat_kdctc": "lambda=3.0", "fnat_l15": "lambda=1.5"}
+    assert table6["fnat_kdctc"][5] == "26.51" and table6["fnat_l15"][5] == "26.16"
+    assert table6["fnat_kdctc"][7:] == ["50.00", "81.80", "20.00", "17.00", "2.00", "1.32"]
+    assert table6["fnat_l15"][7:] == ["N/A", "66.60", "N/A", "17.90", "N/A", "0.95"]
+
+
+def test_a_table_without_rows_says_so_and_hrt_rows_stay_out_of_fully_nat_tables():
+    markdown = pt.fully_nat_tables(ROWS[1:3], BLEU, FNAT_PAPER, speed_summary(), {})
+    assert markdown.count("(no row of this run belongs to this table)") == 5
+    hrt = pt.hrt_tables(ROWS + FNAT_ROWS[:3], {**FNAT_BLEU, **BLEU}, PAPER, speed_summary())
+    assert hrt == pt.hrt_tables(ROWS, BLEU, PAPER, speed_summary())  # FNAT rows are no HRT system
+
+
+def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    summary = tmp_path / "summary.csv"
+    pd.DataFrame([{"corpus": "c", "system": name, "bleu_tok": value, "bp": FNAT_BP.get(("c", name))}
+                  for (_, name), value in FNAT_BLEU.items()]).to_csv(summary, index=False)
+    speed_csv = tmp_path / "speed.csv"
+    records = [{"run_id": "r", "corpus": "c", "system": system, "kind": "x", "device": "cpu", "device_name": "x",
+                "threads": 1, "batch_size": 1, "run": 0, "seconds": seconds, "n_sentences": 4, "output_tokens": 1,
+                "agreement": 1.0, "status": "ok"} for system, seconds in (("at", 8.0), ("fnat_vae", 0.4))]
+    pd.DataFrame(records, columns=speed.COLUMNS).to_csv(speed_csv, index=False)
+    out = {}
+    for paper in ("fully_nat", "hrt"):
+        out[paper] = tmp_path / f"{paper}.md"
+        monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--paper", str(REPO / "data" / "papers" / f"{paper}.csv"),
+                                          "--rows", json.dumps(FNAT_ROWS), "--summary", str(summary),
+                                          "--speed", str(speed_csv), "--out", str(out[paper])])
+        pt.main()
+    fully = out["fully_nat"].read_text(encoding="utf-8")
+    vae = table_rows(fully, "Table 3")["fnat_vae"]
+    assert vae[9:15] == ["0.900", "0.862", "0.038", "100.00", "83.00", "20.00"]  # BP from summary.csv; 0.4 s / 4 sentences
+    assert out["hrt"].read_text(encoding="utf-8").startswith("# HRT tables")
+    monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--paper", str(tmp_path / "xlmd.csv"), "--rows", "[]",
+                                      "--summary", str(summary), "--out", str(tmp_path / "x.md")])
+    with pytest.raises(SystemExit):
+        pt.run_main(pt.main)
+    assert "no tables for paper 'xlmd'" in capsys.readouterr().err

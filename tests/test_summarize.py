@@ -10,13 +10,15 @@ def test_rows_are_sorted_and_carry_provenance(tmp_path):
     files = []
     for corpus, system, score in (("b", "s1", 3.0), ("a", "s2", 2.0), ("a", "s1", 1.0)):
         path = tmp_path / f"{corpus}-{system}.json"
+        detail = f"BLEU = {score:.2f} 40.0/20.0/10.0/5.0 (BP = 0.{int(score)}22 ratio = 0.836 hyp_len = 5 ref_len = 6)"
         path.write_text(json.dumps({"corpus": corpus, "system": system, "bleu_tok": score, "sacrebleu": score,
-                                    "n_sentences": 1, "signature": "nrefs:1|case:mixed"}))
+                                    "bleu_tok_detail": detail, "n_sentences": 1, "signature": "nrefs:1|case:mixed"}))
         files.append(str(path))
     config = {"corpora": {"a": {"teacher": "s1"}}, "models": {"s2": {"data": "mixdistill"}}}
     table = summarize.build_table(files, {"a": [str(data)], "b": [str(data)]}, config, tmp_path)
     assert list(table["role"]) == ["teacher", "system", "system"] and list(table["data"]) == ["R", "MD", "R"]
     assert list(table[["corpus", "system"]].itertuples(index=False, name=None)) == [("a", "s1"), ("a", "s2"), ("b", "s1")]
+    assert list(table["bp"]) == [0.122, 0.222, 0.322]  # parsed from each file's own bleu_tok_detail
     assert table["config_sha256"].nunique() == 1 and table["config_sha256"].iloc[0] == summarize.config_hash(config)
     assert table["data_sha256"].iloc[0] == summarize.data_hash([str(data)])
     assert table["git_commit"].iloc[0] == "unknown"  # tmp_path is not a git checkout
@@ -32,3 +34,13 @@ def test_a_decoding_variant_row_takes_kind_and_data_from_its_model(tmp_path):
     config = {"corpora": {"a": {"teacher": "at"}}, "models": {"cmlm": {"kind": "cmlm", "data": "distill"}}}
     row = summarize.build_table([str(path)], {}, config, tmp_path).iloc[0]
     assert (row["system"], row["model"], row["kind"], row["data"], row["role"]) == ("CMLM10", "cmlm", "cmlm", "D", "system")
+    assert row["bp"] is None  # no bleu_tok_detail in the JSON
+
+
+def test_brevity_penalty_is_read_from_the_sacrebleu_score_string():
+    import sacrebleu
+
+    score = sacrebleu.corpus_bleu(["a b c"], [["a b c d"]], tokenize="none")
+    assert summarize.brevity_penalty(str(score)) == round(score.bp, 3) == 0.717
+    assert summarize.brevity_penalty("BLEU = 27.49 59.1/33.0/20.3/12.9 (BP = 1.000 ratio = 1.01 hyp_len = 9 ref_len = 9)") == 1.0
+    assert summarize.brevity_penalty("") is None and summarize.brevity_penalty(None) is None

@@ -39,11 +39,12 @@ def free_bits_budget(num_updates: int, initial: float, anneal_updates: int) -> f
 
 
 def sample_gaussian(mu: torch.Tensor, logvar: torch.Tensor, temperature: float = 1.0,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """Reparameterised z = mu + temperature * sigma * eps, eps ~ N(0, I); temperature 0 gives mu
-    (deterministic decoding from the prior's mean) without drawing."""
+                    generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """Reparameterised z = mu + temperature * sigma * eps, eps ~ N(0, I) (or the given `eps`);
+    temperature 0 gives mu (deterministic decoding from the prior's mean) without drawing."""
     if temperature == 0:
         return mu
-    device = generator.device if generator is not None else mu.device
-    eps = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype).to(mu.device)
+    if eps is None:
+        device = generator.device if generator is not None else mu.device
+        eps = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype).to(mu.device)
     return mu + temperature * torch.exp(0.5 * logvar) * eps

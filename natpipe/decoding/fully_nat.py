@@ -50,12 +50,19 @@ class FullyNATGenerator:
             self.search = CTCBeamSearch(list(tgt_dict.symbols), model.blank, beam=beam, lm_path=lm_path or None,
                                         alpha=alpha, beta=beta)
 
-    def latents(self, encoder_out: dict) -> list[torch.Tensor]:
-        """z for each candidate: the prior mean, then m-1 samples at the NPD temperature."""
+    def latents(self, encoder_out: dict, sentence_ids: list[int]) -> list[torch.Tensor]:
+        """z for each candidate: the prior mean, then m-1 samples at the NPD temperature. Each
+        sentence draws its own noise, seeded by its id, so its output does not depend on the batch."""
         mu, logvar = self.model.prior(encoder_out)
-        generator = torch.Generator(device=mu.device).manual_seed(1)
-        return [mu] + [sample_gaussian(mu, logvar, self.npd_temperature, generator=generator)
-                       for _ in range(self.npd_samples - 1)]
+        real = self.model.source_mask(encoder_out)
+        eps = torch.zeros((self.npd_samples - 1,) + tuple(mu.shape), dtype=mu.dtype)
+        for row, sentence in enumerate(sentence_ids):
+            positions = real[row].cpu()
+            draw = torch.randn((self.npd_samples - 1, int(positions.sum()), mu.size(-1)),
+                               generator=torch.Generator().manual_seed(sentence), dtype=mu.dtype)
+            eps[:, row, positions] = draw
+        eps = eps.to(mu.device)
+        return [mu] + [sample_gaussian(mu, logvar, self.npd_temperature, eps=eps[c]) for c in range(self.npd_samples - 1)]
 
     def read_off(self, lprobs: torch.Tensor, mask: torch.Tensor) -> list[tuple[list[int], float]]:
         """Tokens and model score of each row of a decoded batch."""
@@ -80,7 +87,7 @@ class FullyNATGenerator:
         src_tokens, src_lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
         encoder_out = model.encode(src_tokens, src_lengths)
         if model.uses_vae:
-            zs = self.latents(encoder_out)
+            zs = self.latents(encoder_out, sample["id"].tolist())
             rows = torch.arange(src_tokens.size(0), device=src_tokens.device).repeat(len(zs))
             encoder_out = model.with_latent(model.encoder.reorder_encoder_out(encoder_out, rows), torch.cat(zs, 0))
         inputs, mask = model.decoder_inputs(encoder_out, model.decoder_lengths(encoder_out))

@@ -49,7 +49,10 @@ class LatentPosterior(nn.Module):
         self.out = nn.Linear(dim, 2 * latent_dim)
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        steps = torch.arange(tokens.size(1), device=tokens.device).clamp(max=self.positions.num_embeddings - 1)
+        """Token + learned position embeddings, positions counted from each sentence's first real
+        token (sources are left-padded: counting columns would tie q(z|x,y) to the batch)."""
+        real = tokens.ne(self.embed_tokens.padding_idx)
+        steps = (real.cumsum(1) - 1).clamp(min=0, max=self.positions.num_embeddings - 1)
         return self.scale * self.embed_tokens(tokens) + self.positions(steps)
 
     def forward(self, src_tokens, src_pad, tgt_tokens, tgt_pad):
