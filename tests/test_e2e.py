@@ -29,7 +29,16 @@ TINY_HRT = {**TINY, "kind": "hrt", "arch": "hrt_transformer", "init_from": "at_t
             "p_raw": 0.2, "chunk_size": 2, "generate": {"beam": 5, "b_nat": 1, "max_len_a": 1.2, "max_len_b": 5},
             # Table 7's swap path, here with the model itself: must equal the plain row
             "variants": {"HRT": {}, "HRT_swap": {"skip_cmlm_from": "hrt_tiny", "paper_name": None}}}
-ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap"]
+# Fully NAT: KD+CTC+VAE+GLAT decoded greedily, by CTC beam search with the tuned 4-gram LM, and by NPD;
+# and a CE model with RND glancing (golden length in training, the length predictor's at test time)
+TINY_FNAT = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "paper_name": "FNAT",
+             "loss": "ctc", "upsample_ratio": 3, "vae": {"latent_dim": 4, "posterior_layers": 1}, "glancing": "glat",
+             "train": {**TINY["train"], "label_smoothing": 0.01}, "generate": {"ctc_beam": 1},
+             "variants": {"FNAT": {}, "FNAT_beam_lm": {"ctc_beam": 5, "lm": True}, "FNAT_npd": {"npd": 3}}}
+TINY_FNAT_CE = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "loss": "ce",
+                "glancing": "rnd", "generate": {}}
+ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd",
+        "fnat_ce_tiny"]
 SPEED = {"batch_sizes": [1, 8, 32], "runs": 2, "warmup_batches": 1}
 
 
@@ -49,9 +58,12 @@ def tiny_run(tmp_path_factory):
             "preprocess": {"clean": {"min_len": 1, "max_len": 80, "ratio": 3},
                            "subword": {"method": "bpe", "operations": 200}},
             "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
-            "teacher": "at_tiny", "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny"]}},
+            "teacher": "at_tiny",
+            "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "fnat_ce_tiny"]}},
         "models": {"at_tiny": {**TINY, "paper_name": "AT"}, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
-                   "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT},
+                   "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT, "fnat_tiny": TINY_FNAT,
+                   "fnat_ce_tiny": TINY_FNAT_CE},
+        "ctc_lm": {"alpha_grid": [0.0, 0.5], "beta_grid": [0.0, 1.0]},
         "speed": SPEED,
         "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},
     }
@@ -272,6 +284,36 @@ def test_hrt_paper_table_puts_our_rows_beside_the_published_numbers(tiny_run):
     assert "| tiny_en_de | at_tiny | AT | default | CPU |" in table10 and "(paper 1118.00 s, α 1.00)" in table10
 
 
+def test_fully_nat_trains_its_losses_and_decodes_greedy_beam_lm_and_npd(tiny_run):
+    corpus = tiny_run / "results/tiny_en_de"
+    log = (tiny_run / "logs/train/tiny_en_de/fnat_tiny.log").read_text(encoding="utf-8")
+    assert "--task translation_fully_nat" in log and "--criterion fully_nat_loss" in log and "data-bin-distill" in log
+    assert "--latent-alignment ctc --upsample-ratio 3" in log and "--latent-dim 4" in log and "--glancing glat" in log
+    final = [line for line in log.splitlines() if line.startswith("INFO:train:epoch")][-1]
+    assert "kl" in final and "glanced" in final and "num_updates 30" in final
+    ce = (tiny_run / "logs/train/tiny_en_de/fnat_ce_tiny.log").read_text(encoding="utf-8")
+    assert "--latent-alignment none" in ce and "--glancing rnd" in ce and "length_loss" in ce
+    weights = json.loads((corpus / "FNAT_beam_lm/lm_weights.json").read_text())
+    assert len(weights["grid"]) == 4 and weights["beam"] == 5
+    assert weights["valid_bleu"] == max(point["bleu"] for point in weights["grid"])
+    beam = (tiny_run / "logs/evaluate/tiny_en_de/FNAT_beam_lm.translate.log").read_text(encoding="utf-8")
+    assert (f"--ctc-beam 5 --beam 1 --max-tokens 8000 --ctc-lm-path results/tiny_en_de/lm/distill.arpa.bin "
+            f"--ctc-lm-alpha {weights['alpha']} --ctc-lm-beta {weights['beta']}") in beam
+    npd = (tiny_run / "logs/evaluate/tiny_en_de/FNAT_npd.translate.log").read_text(encoding="utf-8")
+    assert "--npd-samples 3 --npd-temperature 0.1 --npd-teacher-path results/tiny_en_de/at_tiny/checkpoint.avg.pt" in npd
+    for row in ("FNAT", "FNAT_beam_lm", "FNAT_npd", "fnat_ce_tiny"):
+        hyps = (corpus / row / "test.hyp").read_text(encoding="utf-8").splitlines()
+        assert len(hyps) == N_HELDOUT and not any("@@" in h for h in hyps)
+    import pandas as pd
+
+    pca = pd.read_csv(corpus / "latent_pca.csv")
+    assert list(pca["component"]) == [1, 2, 3, 4] and set(pca["system"]) == {"fnat_tiny"}
+    assert pca["explained_variance_ratio"].sum() == pytest.approx(1.0)
+    markdown = (tiny_run / "results/tables/fully_nat.md").read_text(encoding="utf-8")
+    table4 = markdown.split("## Table 4")[1].split("\n## ")[0]
+    assert any("| FNAT |" in line and "KD+CTC+VAE+GLAT" in line and "27.21" in line for line in table4.splitlines())
+
+
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
     """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
     what depends on it, nothing else. Runs last: it changes the run's config."""
@@ -281,7 +323,7 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
     assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "measure_speed": 1, "paper_table": 1, "all": 1}
+                      "summary_table": 1, "measure_speed": 1, "paper_table": 2, "all": 1}
     snakemake(*args, "--cores", "2", check=True, timeout=600)
     done = json.loads((tiny_run / "results/tiny_en_de/at_tiny_md/train.done.json").read_text())
     assert done["resumed"] is True

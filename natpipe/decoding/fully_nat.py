@@ -12,6 +12,8 @@ other system's.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -75,14 +77,13 @@ class FullyNATGenerator:
             return out
         best, argmax = lprobs.max(-1)
         for row, length in enumerate(lengths):
-            tokens = self.model.output_tokens(argmax[row, :length].tolist())
-            out.append(([t for t in tokens if t not in (self.eos, self.pad)], float(best[row, :length].sum())))
+            out.append((self.model.output_tokens(argmax[row, :length].tolist()), float(best[row, :length].sum())))
         return out
 
     @torch.no_grad()
     def log_probs(self, sample) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decoder log-probabilities and mask of every candidate: candidate c of sentence i is row
-        c * batch + i (one candidate unless NPD)."""
+        """Decoder log-probabilities (pad and </s> excluded) and mask of every candidate: candidate c
+        of sentence i is row c * batch + i (one candidate unless NPD)."""
         model = self.model
         src_tokens, src_lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
         encoder_out = model.encode(src_tokens, src_lengths)
@@ -91,7 +92,9 @@ class FullyNATGenerator:
             rows = torch.arange(src_tokens.size(0), device=src_tokens.device).repeat(len(zs))
             encoder_out = model.with_latent(model.encoder.reorder_encoder_out(encoder_out, rows), torch.cat(zs, 0))
         inputs, mask = model.decoder_inputs(encoder_out, model.decoder_lengths(encoder_out))
-        return F.log_softmax(model.decode(inputs, mask, encoder_out).float(), dim=-1), mask
+        lprobs = F.log_softmax(model.decode(inputs, mask, encoder_out).float(), dim=-1)
+        lprobs[:, :, [self.pad, self.eos]] = -math.inf  # never outputs: greedy and beam search skip them
+        return lprobs, mask
 
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
