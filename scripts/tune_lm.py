@@ -11,11 +11,14 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import sacrebleu
 
-from common import PipelineError, run_main, write_json
-from fairseq_args import generate_args
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the natpipe package
+
+from common import PipelineError, run_main, write_json  # noqa: E402
+from fairseq_args import generate_args  # noqa: E402
 
 
 def best_point(grid: list[dict]) -> dict:
