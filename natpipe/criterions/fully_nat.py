@@ -107,17 +107,15 @@ class FullyNATLoss(FairseqCriterion):
             log["glanced"] = int(glanced.sum())
         logits = model.decode(inputs, dec_mask, encoder_out, glance_tokens, glanced)
         lprobs = F.log_softmax(logits.float(), dim=-1)
+        positions = dec_mask  # where the loss is taken (and smoothed)
         if model.alignment == "ctc":
             nll = ctc_loss(lprobs, dec_mask, tokens, tgt_mask, model.blank)
-            loss = smoothed_nll(lprobs, nll, dec_mask, self.eps)
         elif model.alignment == "axe":
             nll = axe_loss(lprobs, dec_mask, tokens, tgt_mask, model.blank)
-            loss = smoothed_nll(lprobs, nll, dec_mask, self.eps)
-        else:
+        else:  # CE at the golden length, glanced positions excluded
             positions = tgt_mask if glanced is None else tgt_mask & ~glanced[:, :tgt_mask.size(1)]
             nll = -(lprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) * positions.to(lprobs))
-            loss = smoothed_nll(lprobs, nll, positions, self.eps)
-        total = total + loss
+        total = total + smoothed_nll(lprobs, nll, positions, self.eps)
         log.update(loss=float(total.detach()), nll_loss=float(nll.sum().detach()), sample_size=log["ntokens"])
         return total, log["ntokens"], log
 
