@@ -343,17 +343,47 @@ def row_checkpoint(wc):
     return row_checkpoints(wc.corpus, wc.system)[0]
 
 
+def job_threads(rule, own):
+    """A rule's threads (= its cluster CPUs): compute.resources.<rule>.cpus, else .default.cpus,
+    else the rule's `own` count (a number or a function of the wildcards)."""
+    cpus = {**config["compute"]["resources"].get("default", {}), **config["compute"]["resources"].get(rule, {})}.get("cpus")
+    if cpus:
+        return cpus
+    return own
+
+
+def job_resources(rule, gpus=0):
+    """A rule's cluster resources from compute.resources and compute.slurm, as the resource names
+    snakemake-executor-plugin-slurm turns into sbatch flags. Unset values are left out, so the
+    profile's default-resources (or the site default) apply. `gpu` is always set: scripts read it."""
+    spec = {**config["compute"]["resources"].get("default", {}), **config["compute"]["resources"].get(rule, {})}
+    slurm = config["compute"]["slurm"]
+    resources = {"gpu": gpus, **{key: spec[key] for key in ("runtime", "mem_mb") if key in spec}}
+    partition = (slurm["gpu_partition"] or slurm["partition"]) if gpus else slurm["partition"]
+    if partition:
+        resources["slurm_partition"] = partition
+    if slurm["account"]:
+        resources["slurm_account"] = slurm["account"]
+    if gpus and slurm["gpu_model"]:
+        resources["gpu_model"] = slurm["gpu_model"]
+    return resources
+
+
 def training_threads(wc):
-    """CPU threads of one training job: the model's own train.threads, else compute.cpu_threads."""
-    return model_spec(wc.system)["train"].get("threads") or config["compute"]["cpu_threads"]
+    """CPU threads of one training job: the model's own train.threads, else the rule's cpus, else
+    compute.cpu_threads."""
+    return model_spec(wc.system)["train"].get("threads") or job_threads("train_model", config["compute"]["cpu_threads"])
 
 
-def gpus_for_training():
-    return config["compute"]["gpus_per_training_job"]
+def speed_job_threads(wc):
+    """Locally the whole machine (Snakemake caps threads at --cores), so that nothing shares the CPU
+    while the job times; on a cluster, where nothing caps it, the protocol's thread count."""
+    timing = speed_settings(wc.corpus)["threads"] or config["compute"]["cpu_threads"]
+    return job_threads("measure_speed", 4096 if workflow.local_exec else timing)
 
 
-def gpus_for_decoding():
-    return config["compute"]["gpus_per_decoding_job"]
+TRAINING_GPUS = config["compute"]["gpus_per_training_job"]
+DECODING_GPUS = config["compute"]["gpus_per_decoding_job"]
 
 
 def distill_spec(corpus):

@@ -10,6 +10,9 @@ rule download:
         url=lambda wc: download_table()[wc.filename][0],
         sha256=lambda wc: download_table()[wc.filename][1] or "",
         mirror=f"--mirror {config['mirror']}" if config.get("mirror") else "",
+    threads: job_threads("download", 1)
+    resources:
+        **job_resources("download"),
     log:
         "logs/data/download/{filename}.log",
     retries: 2
@@ -29,6 +32,9 @@ rule extract:
         script=script("download"),
         member=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source]["members"][lang_of(wc.corpus, wc.side)],
         fmt=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source].get("format", "text"),
+    threads: job_threads("extract", 1)
+    resources:
+        **job_resources("extract"),
     log:
         "logs/data/extract/{corpus}/{source}.{side}.log",
     conda:
@@ -45,6 +51,9 @@ rule gettext_corpus:
         script=script("gettext_corpus"),
         flags=gettext_flags,
         outdir=lambda wc, output: os.path.dirname(output[0]),
+    threads: job_threads("gettext_corpus", 1)
+    resources:
+        **job_resources("gettext_corpus"),
     log:
         "logs/data/gettext/{corpus}/{source}.log",
     conda:
@@ -64,6 +73,9 @@ rule assemble_split:
         parts=lambda wc: json.dumps(split_parts(wc.corpus, wc.split)),
         strict=lambda wc: "--strict" if wc.split != "train" else "",
         max_chars=lambda wc: corpus_spec(wc.corpus)["preprocess"]["max_line_chars"],
+    threads: job_threads("assemble_split", 1)
+    resources:
+        **job_resources("assemble_split"),
     log:
         "logs/data/assemble/{corpus}/{split}.log",
     conda:

@@ -16,9 +16,9 @@ rule distill_shard:
         num_shards=lambda wc: distill_spec(wc.corpus)["shards"],
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
-    threads: config["compute"]["cpu_threads"]
+    threads: job_threads("distill_shard", config["compute"]["cpu_threads"])
     resources:
-        gpu=gpus_for_decoding(),
+        **job_resources("distill_shard", DECODING_GPUS),
     log:
         "logs/distill/{corpus}/shard{shard}.log",
     conda:
@@ -40,6 +40,9 @@ rule distill_external:
         script=script("distill"),
         external=lambda wc: distill_spec(wc.corpus)["external"],
         subword=lambda wc: subword_spec(wc.corpus)["method"],
+    threads: job_threads("distill_external", 1)
+    resources:
+        **job_resources("distill_external"),
     log:
         "logs/distill/{corpus}/external.log",
     conda:
@@ -66,6 +69,9 @@ rule distill_merge:
         teacher=lambda wc: corpus_spec(wc.corpus)["teacher"],
         subword=lambda wc: subword_spec(wc.corpus)["method"],
         sample=lambda wc: distill_spec(wc.corpus)["stats_sample"],
+    threads: job_threads("distill_merge", 1)
+    resources:
+        **job_resources("distill_merge"),
     log:
         "logs/distill/{corpus}/merge.log",
     conda:
@@ -89,7 +95,9 @@ rule binarize_distill:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         prefix=lambda wc: os.path.dirname(subword_file(wc.corpus, "valid", "src")),
-    threads: lambda wc: corpus_spec(wc.corpus)["preprocess"]["workers"]
+    threads: lambda wc: job_threads("binarize_distill", corpus_spec(wc.corpus)["preprocess"]["workers"])
+    resources:
+        **job_resources("binarize_distill"),
     log:
         "logs/distill/{corpus}/binarize.log",
     conda:

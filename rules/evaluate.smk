@@ -18,9 +18,9 @@ rule translate_test:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
-    threads: config["compute"]["cpu_threads"]
+    threads: job_threads("translate_test", config["compute"]["cpu_threads"])
     resources:
-        gpu=gpus_for_decoding(),
+        **job_resources("translate_test", DECODING_GPUS),
     log:
         "logs/evaluate/{corpus}/{system}.translate.log",
     conda:
@@ -45,6 +45,9 @@ rule score:
         model=lambda wc: row_model(wc.corpus, wc.system),
         detok=lambda wc: "" if corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
         case=lambda wc: "--lowercase" if corpus_spec(wc.corpus)["preprocess"]["moses"]["lowercase"] else "",
+    threads: job_threads("score", 1)
+    resources:
+        **job_resources("score"),
     log:
         "logs/evaluate/{corpus}/{system}.score.log",
     conda:

@@ -11,6 +11,9 @@ rule train_ctc_lm:
     params:
         script=script("train_lm"),
         order=lambda wc: lm_settings(wc.corpus)["order"],
+    threads: job_threads("train_ctc_lm", 1)
+    resources:
+        **job_resources("train_ctc_lm"),
     log:
         "logs/fully_nat/{corpus}.lm.log",
     conda:
@@ -35,7 +38,9 @@ rule tune_lm_weights:
         alphas=lambda wc: " ".join(map(str, lm_settings(wc.corpus)["alpha_grid"])),
         betas=lambda wc: " ".join(map(str, lm_settings(wc.corpus)["beta_grid"])),
         limit=lambda wc: f"--max-sentences {lm_settings(wc.corpus)['tune_sentences']}" if lm_settings(wc.corpus)["tune_sentences"] else "",
-    threads: config["compute"]["cpu_threads"]
+    threads: job_threads("tune_lm_weights", config["compute"]["cpu_threads"])
+    resources:
+        **job_resources("tune_lm_weights"),
     log:
         "logs/fully_nat/{corpus}/{system}.tune_lm.log",
     conda:
@@ -60,7 +65,9 @@ rule latent_pca:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
-    threads: config["compute"]["cpu_threads"]
+    threads: job_threads("latent_pca", config["compute"]["cpu_threads"])
+    resources:
+        **job_resources("latent_pca"),
     log:
         "logs/fully_nat/{corpus}.latent_pca.log",
     conda:

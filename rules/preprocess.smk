@@ -11,7 +11,9 @@ rule tokenize:
         script=script("moses"),
         lang=lambda wc: lang_of(wc.corpus, wc.side),
         flags=moses_flags,
-    threads: 2
+    threads: job_threads("tokenize", 2)
+    resources:
+        **job_resources("tokenize"),
     log:
         "logs/preprocess/tokenize/{corpus}/{split}.{side}.log",
     conda:
@@ -32,6 +34,9 @@ rule clean_train:
     params:
         script=script("clean"),
         clean=lambda wc: corpus_spec(wc.corpus)["preprocess"]["clean"],
+    threads: job_threads("clean_train", 1)
+    resources:
+        **job_resources("clean_train"),
     log:
         "logs/preprocess/clean/{corpus}.log",
     conda:
@@ -58,7 +63,9 @@ rule learn_subword:
             f"--model-type {subword_spec(wc.corpus)['model_type']} "
             f"--character-coverage {subword_spec(wc.corpus)['character_coverage']}"
         ),
-    threads: 2
+    threads: job_threads("learn_subword", 2)
+    resources:
+        **job_resources("learn_subword"),
     log:
         "logs/preprocess/learn_subword/{corpus}.log",
     conda:
@@ -77,6 +84,9 @@ rule apply_subword:
     params:
         script=script("subword"),
         method=lambda wc: subword_spec(wc.corpus)["method"],
+    threads: job_threads("apply_subword", 1)
+    resources:
+        **job_resources("apply_subword"),
     log:
         "logs/preprocess/apply_subword/{corpus}/{split}.{lang}.log",
     conda:
@@ -96,7 +106,9 @@ rule binarize:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         prefix=lambda wc: os.path.dirname(PATHS["subword"].format(corpus=wc.corpus, split="x", lang="xx")),
-    threads: lambda wc: corpus_spec(wc.corpus)["preprocess"]["workers"]
+    threads: lambda wc: job_threads("binarize", corpus_spec(wc.corpus)["preprocess"]["workers"])
+    resources:
+        **job_resources("binarize"),
     log:
         "logs/preprocess/binarize/{corpus}.log",
     conda:

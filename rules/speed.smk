@@ -19,11 +19,11 @@ rule measure_speed:
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
         threads=lambda wc: speed_settings(wc.corpus)["threads"] or config["compute"]["cpu_threads"],
-    # Snakemake caps threads at --cores, so locally the timing job runs alone (nothing else shares
-    # the CPU while it measures); torch uses exactly the protocol's thread count (params.threads).
-    threads: 4096
+    # Locally the timing job runs alone (see speed_job_threads); torch uses exactly the protocol's
+    # thread count (params.threads).
+    threads: speed_job_threads
     resources:
-        gpu=gpus_for_decoding(),
+        **job_resources("measure_speed", DECODING_GPUS),
     log:
         "logs/speed/{corpus}.log",
     conda:

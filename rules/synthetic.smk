@@ -14,7 +14,9 @@ rule synthetic_masking:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
-    threads: config["compute"]["cpu_threads"]
+    threads: job_threads("synthetic_masking", config["compute"]["cpu_threads"])
+    resources:
+        **job_resources("synthetic_masking"),
     log:
         "logs/synthetic/{corpus}.log",
     conda:

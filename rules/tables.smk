@@ -12,6 +12,9 @@ rule summary_table:
         script=script("summarize"),
         data=json.dumps({c: raw_files(c) for c in RUN}),
         config=json.dumps(config, sort_keys=True),
+    threads: job_threads("summary_table", 1)
+    resources:
+        **job_resources("summary_table"),
     log:
         "logs/tables/summary.log",
     conda:
@@ -31,6 +34,9 @@ rule paper_table:
     params:
         script=script("paper_tables"),
         rows=paper_rows_json(),
+    threads: job_threads("paper_table", 1)
+    resources:
+        **job_resources("paper_table"),
     log:
         "logs/tables/{paper}.log",
     conda:

@@ -16,7 +16,7 @@ rule train_model:
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
     threads: training_threads
     resources:
-        gpu=gpus_for_training(),
+        **job_resources("train_model", TRAINING_GPUS),
     log:
         "logs/train/{corpus}/{system}.log",
     conda:
@@ -36,6 +36,9 @@ rule average_checkpoints:
         script=script("average"),
         save_dir=lambda wc: PATHS["checkpoints"].format(corpus=wc.corpus, system=wc.system),
         last=lambda wc: model_spec(wc.system)["train"]["average_last"],
+    threads: job_threads("average_checkpoints", 1)
+    resources:
+        **job_resources("average_checkpoints"),
     log:
         "logs/train/{corpus}/{system}.average.log",
     conda:

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from common import PipelineError, atomic_path, run_main  # noqa: E402
+from common import PipelineError, atomic_path, check_checkpoint, run_main  # noqa: E402
 from natpipe.checkpoints import average_checkpoints, last_update_checkpoints  # noqa: E402
 
 
@@ -25,6 +25,8 @@ def main() -> None:
         if not last.exists():
             raise PipelineError(f"{args.checkpoint_dir}: no checkpoints to average")
         paths = [last]
+    for path in paths:
+        check_checkpoint(path, "delete it and rerun the model's training (it resumes from checkpoint_last.pt)")
     try:
         state = average_checkpoints(paths)
     except Exception as err:  # a truncated or foreign file

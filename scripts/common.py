@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -110,6 +111,50 @@ def progress(items, label: str, every: int = 100_000):
             print(f"{label}: {count:,} lines", file=sys.stderr, flush=True)
         yield item
     print(f"{label}: {count:,} lines done", file=sys.stderr, flush=True)
+
+
+def check_checkpoint(path: str | os.PathLike, remedy: str = "delete it and rerun to rebuild it") -> None:
+    """Fail with one line naming a missing, truncated or corrupted checkpoint, before fairseq fails
+    deep inside unpickling. torch's zip format stores a CRC per member, so a bit flip is caught too;
+    legacy pickle files (first byte 0x80) are let through unchecked."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: checkpoint not found")
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic[:1] == b"\x80":
+        return
+    if magic != b"PK":
+        raise PipelineError(f"{path}: not a torch checkpoint (corrupted or truncated); {remedy}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise PipelineError(f"{path}: corrupted or truncated checkpoint ({err}); {remedy}") from None
+    if damaged is not None:
+        raise PipelineError(f"{path}: corrupted checkpoint (member {damaged} fails its CRC check); {remedy}")
+
+
+def usable_gpus(requested: int) -> int:
+    """The GPUs a job can drive: those it asked for, capped at what torch sees. A scheduler may grant
+    GPUs that this torch cannot use (a CPU build, the local test cluster's fake GPUs); the job then
+    says so in its log and runs on what it has (the CPU) instead of failing."""
+    if requested <= 0:
+        return 0
+    import torch
+
+    visible = torch.cuda.device_count()
+    if visible < requested:
+        print(f"[natpipe] warning: {requested} GPU(s) requested but torch {torch.__version__} sees {visible} "
+              f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); running on "
+              f"{f'{visible} GPU(s)' if visible else 'the CPU'}", file=sys.stderr, flush=True)
+    return min(requested, visible)
+
+
+def job_environment(requested_gpus: int, gpus: int) -> dict:
+    """Where a job ran, for its provenance JSON: the SLURM job (if any) and the devices it got."""
+    return {"slurm_job_id": os.environ.get("SLURM_JOB_ID"), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "gpus_requested": requested_gpus, "gpus": gpus}
 
 
 def run_main(main) -> None:

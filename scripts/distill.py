@@ -18,7 +18,8 @@ from pathlib import Path
 
 import sacrebleu
 
-from common import PipelineError, read_lines, run_main, sha256_file, write_json, write_lines
+from common import (PipelineError, check_checkpoint, job_environment, read_lines, run_main,
+                    sha256_file, usable_gpus, write_json, write_lines)
 from fairseq_args import decode_args, run_fairseq
 from translate import parse_hypotheses
 
@@ -50,6 +51,7 @@ def check_echoed_sources(expected: list[str], echoed: dict[int, str], where: str
 def translate_shard(args) -> None:
     """Binarize the shard's source with the raw dictionary, then fairseq-generate over it: the
     whole shard is length-sorted into batches, which decodes faster than streaming input."""
+    check_checkpoint(args.checkpoint)
     sources = read_lines(args.source)
     start, end = shard_range(len(sources), args.num_shards, args.shard)
     shard_src = sources[start:end]
@@ -58,6 +60,7 @@ def translate_shard(args) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     write_lines(work / f"input.{args.src}", shard_src)
+    gpus = usable_gpus(args.gpus)
     began = time.time()
     bin_dir = work / "bin"
     run_fairseq("preprocess", ["--only-source", "--source-lang", args.src, "--target-lang", args.tgt,
@@ -67,7 +70,7 @@ def translate_shard(args) -> None:
     raw_output = work / "fairseq.out"
     with open(raw_output, "w", encoding="utf-8") as handle:
         run_fairseq("generate", decode_args(json.loads(args.search), str(bin_dir), args.src, args.tgt,
-                                            args.checkpoint, "test", args.gpus, remove_bpe=None),
+                                            args.checkpoint, "test", gpus, remove_bpe=None),
                     args.threads, stdout=handle)
     seconds = time.time() - began
     output = raw_output.read_text(encoding="utf-8").splitlines()
@@ -75,7 +78,8 @@ def translate_shard(args) -> None:
     hyps = parse_hypotheses(output, len(shard_src))
     write_json(args.stats, {"shard": args.shard, "num_shards": args.num_shards, "first_line": start + 1,
                             "lines": len(shard_src), "seconds": round(seconds, 2),
-                            "sentences_per_second": round(len(shard_src) / max(seconds, 1e-9), 2)})
+                            "sentences_per_second": round(len(shard_src) / max(seconds, 1e-9), 2),
+                            **job_environment(args.gpus, gpus)})
     write_lines(out, hyps)  # written last: its presence marks the shard done
     shutil.rmtree(work)
 

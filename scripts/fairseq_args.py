@@ -162,7 +162,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
         "--save-interval-updates", str(train.get("save_interval_updates", 1000)),
         "--keep-interval-updates", str(keep), "--no-epoch-checkpoints",
         "--seed", str(train.get("seed", 1)),
-        "--log-format", "simple", "--log-interval", "50", "--num-workers", "0",
+        "--log-format", "simple", "--log-interval", str(train.get("log_interval", 50)), "--num-workers", "0",
         "--skip-invalid-size-inputs-valid-test",
     ]
     args += ["--finetune-from-model", init_checkpoint] if init_checkpoint else []

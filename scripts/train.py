@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from common import run_main, write_json
+from common import check_checkpoint, job_environment, run_main, usable_gpus, write_json
 from fairseq_args import run_fairseq, train_args
 
 
@@ -30,13 +30,20 @@ def main() -> None:
     args = parser.parse_args()
     model = json.loads(args.model)
     Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-    resumed = (Path(args.save_dir) / "checkpoint_last.pt").exists()
+    last = Path(args.save_dir) / "checkpoint_last.pt"
+    resumed = last.exists()
+    if resumed:
+        check_checkpoint(last, "delete it to train from scratch, or copy an intact checkpoint_<epoch>_<update>.pt "
+                               "of that directory over it to resume from there")
+    elif args.init_checkpoint:
+        check_checkpoint(args.init_checkpoint)
+    gpus = usable_gpus(args.gpus)
     start = time.time()
-    run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, args.gpus,
+    run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus,
                                           args.distill_bin, args.init_checkpoint),
                 args.threads)
     write_json(args.done, {"resumed": resumed, "wall_seconds": round(time.time() - start, 1),
-                           "save_dir": args.save_dir, "gpus": args.gpus, "model": model})
+                           "save_dir": args.save_dir, **job_environment(args.gpus, gpus), "model": model})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import json
 import re
 import time
 
-from common import PipelineError, atomic_path, read_lines, run_main, write_json, write_lines
+from common import (PipelineError, atomic_path, check_checkpoint, job_environment, read_lines,
+                    run_main, usable_gpus, write_json, write_lines)
 from fairseq_args import generate_args, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t(\S+)\t?(.*)$")
@@ -48,17 +49,20 @@ def main() -> None:
     parser.add_argument("--stats", required=True)
     args = parser.parse_args()
     model = json.loads(args.model)
+    check_checkpoint(args.checkpoint)
+    gpus = usable_gpus(args.gpus)
     start = time.time()
     with atomic_path(args.raw_output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         run_fairseq("generate", generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint,
-                                              args.subword, args.subset, args.gpus),
+                                              args.subword, args.subset, gpus),
                     args.threads, stdout=handle)
     wall = time.time() - start
     with open(args.raw_output, encoding="utf-8") as handle:
         hyps = parse_hypotheses(handle, len(read_lines(args.reference)))
     write_lines(args.hyp, hyps)
     write_json(args.stats, {"n_sentences": len(hyps), "wall_seconds_with_loading": round(wall, 2),
-                            "beam": model.get("generate", {}).get("beam", 5)})
+                            "beam": model.get("generate", {}).get("beam", 5),
+                            **job_environment(args.gpus, gpus)})
 
 
 if __name__ == "__main__":

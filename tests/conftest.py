@@ -13,10 +13,11 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
 
-def snakemake(*args, cwd=REPO, timeout=600, check=False) -> subprocess.CompletedProcess:
-    """Run the workflow's snakemake (the one next to this interpreter) and capture its output."""
+def snakemake(*args, cwd=REPO, timeout=600, check=False, env=None) -> subprocess.CompletedProcess:
+    """Run the workflow's snakemake (the one next to this interpreter) and capture its output;
+    `env` replaces the environment (the venv still comes first on PATH)."""
     exe = Path(sys.executable).with_name("snakemake")
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run([str(exe), "--snakefile", str(REPO / "Snakefile"), *map(str, args)],
                             cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -25,6 +26,25 @@ def snakemake(*args, cwd=REPO, timeout=600, check=False) -> subprocess.Completed
     return result
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slurm: runs jobs on the local SLURM cluster of scripts/slurm_local.sh")
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole tiny DAG, run locally once per session: tests/test_e2e.py checks it, and
+    tests/test_slurm.py compares the scheduler's outputs with it."""
+    from tiny_workflow import write_tiny_config
+
+    if os.environ.get("DEV_REUSE_TINY_RUN"):  # TEMPORARY
+        return Path(os.environ["DEV_REUSE_TINY_RUN"])
+    work = tmp_path_factory.mktemp("e2e")
+    config = write_tiny_config(work)
+    result = snakemake("--directory", work, "--configfile", config, "--cores", "2", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work

@@ -3,7 +3,8 @@ sharded distillation, a student trained on MixDistill data, vanilla NAT and CMLM
 the speed harness and the synthetic masking experiments.
 
 A few hundred sentence pairs from the sample and one-layer models trained for 30 updates keep
-this to about two minutes on 2 cores; the code paths are those of the paper presets.
+this to about nine minutes on 2 cores; the code paths are those of the paper presets. The run
+itself is conftest's session fixture `tiny_run` (tests/tiny_workflow.py holds its config).
 """
 import json
 import re
@@ -12,66 +13,8 @@ import pytest
 import sacrebleu
 import yaml
 
-from conftest import REPO, snakemake
-
-N_TRAIN, N_HELDOUT = 400, 43  # 43: not a multiple of fairseq's batch-size multiple (8)
-TINY = {"kind": "at", "arch": "transformer", "encoder_layers": 1, "decoder_layers": 1,
-        "embed_dim": 32, "ffn_dim": 64, "heads": 2,
-        "train": {"max_tokens": 1024, "max_update": 30, "save_interval_updates": 10, "average_last": 2,
-                  "warmup_updates": 10, "lr": 0.002},
-        "generate": {"beam": 2, "max_tokens": 2000, "max_len_a": 1.2, "max_len_b": 5}}
-TINY_NAT = {**TINY, "kind": "nat", "arch": "nonautoregressive_transformer", "data": "distill",
-            "generate": {"iterations": 1, "beam": 1}}
-TINY_CMLM = {**TINY_NAT, "kind": "cmlm", "arch": "cmlm_transformer", "generate": {"iterations": 4, "beam": 2},
-             "variants": {"CMLM1": {"iterations": 1}, "CMLM4": {}}}
-TINY_HRT = {**TINY, "kind": "hrt", "arch": "hrt_transformer", "init_from": "at_tiny", "data": "mixdistill",
-            "paper_name": "HRT",
-            "p_raw": 0.2, "chunk_size": 2, "generate": {"beam": 5, "b_nat": 1, "max_len_a": 1.2, "max_len_b": 5},
-            # Table 7's swap path, here with the model itself: must equal the plain row
-            "variants": {"HRT": {}, "HRT_swap": {"skip_cmlm_from": "hrt_tiny", "paper_name": None}}}
-# Fully NAT: KD+CTC+VAE+GLAT decoded greedily, by CTC beam search with the tuned 4-gram LM, and by NPD;
-# and a CE model with RND glancing (golden length in training, the length predictor's at test time)
-TINY_FNAT = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "paper_name": "FNAT",
-             "loss": "ctc", "upsample_ratio": 3, "vae": {"latent_dim": 4, "posterior_layers": 1}, "glancing": "glat",
-             "train": {**TINY["train"], "label_smoothing": 0.01}, "generate": {"ctc_beam": 1},
-             "variants": {"FNAT": {}, "FNAT_beam_lm": {"ctc_beam": 5, "lm": True}, "FNAT_npd": {"npd": 3}}}
-TINY_FNAT_CE = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "loss": "ce",
-                "glancing": "rnd", "generate": {}}
-ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd",
-        "fnat_ce_tiny"]
-SPEED = {"batch_sizes": [1, 8, 32], "runs": 2, "warmup_batches": 1}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e")
-    for split, count in (("train", N_TRAIN), ("valid", N_HELDOUT), ("test", N_HELDOUT)):
-        for lang in ("en", "de"):
-            lines = (REPO / "data" / "sample" / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
-            (work / f"{split}.{lang}").write_text("\n".join(lines[:count]) + "\n", encoding="utf-8")
-    config = {
-        "run": ["tiny_en_de"],
-        "corpora": {"tiny_en_de": {
-            "src": "en", "tgt": "de",
-            "sources": {s: {"kind": "local", "prefix": str(work / s)} for s in ("train", "valid", "test")},
-            "splits": {"train": ["train"], "valid": ["valid"], "test": ["test"]},
-            "preprocess": {"clean": {"min_len": 1, "max_len": 80, "ratio": 3},
-                           "subword": {"method": "bpe", "operations": 200}},
-            "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
-            "teacher": "at_tiny",
-            "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "fnat_ce_tiny"]}},
-        "models": {"at_tiny": {**TINY, "paper_name": "AT"}, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
-                   "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT, "fnat_tiny": TINY_FNAT,
-                   "fnat_ce_tiny": TINY_FNAT_CE},
-        "ctc_lm": {"alpha_grid": [0.0, 0.5], "beta_grid": [0.0, 1.0]},
-        "speed": SPEED,
-        "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},
-    }
-    (work / "tiny.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake("--directory", work, "--configfile", work / "tiny.yaml", "--cores", "2", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return work
-
+from conftest import snakemake
+from tiny_workflow import N_HELDOUT, ROWS, SPEED, TINY, TINY_CMLM, TINY_HRT
 
 def test_bleu_json_matches_sacrebleu_on_the_written_files(tiny_run):
     system = tiny_run / "results" / "tiny_en_de" / "at_tiny"

@@ -94,7 +94,34 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
     shards = of_rule("distill_shard")
     assert len(shards) == corpus["distill"]["shards"] and all(re.search(r"\bgpu=1\b", job) for job in shards)
     assert len(of_rule("distill_merge")) == 1
-    assert of_rule("tokenize") and not any(re.search(r"\bgpu=", job) for job in of_rule("tokenize"))
+    assert of_rule("tokenize") and all(re.search(r"\bgpu=0\b", job) for job in of_rule("tokenize"))
+    assert "slurm_partition" not in result.stdout  # the preset names none: the site default applies
+
+
+def test_cluster_resources_and_partitions_come_from_the_config(tmp_path):
+    overlay = tmp_path / "site.yaml"
+    overlay.write_text(yaml.safe_dump({"compute": {
+        "gpus_per_training_job": 2, "gpus_per_decoding_job": 1,
+        "slurm": {"partition": "short", "gpu_partition": "a100", "account": "nmt", "gpu_model": "a100"},
+        "resources": {"default": {"runtime": 30, "mem_mb": 2000, "cpus": 3},
+                      "train_model": {"runtime": 2880, "mem_mb": 64000, "cpus": 16}}}}))
+    # --cores: a dry run otherwise caps threads at 1
+    result = snakemake("-n", "--forceall", "--cores", "64", "--profile", "profiles/slurm", f"--configfile={overlay}", "distill",
+                       check=True)
+    jobs = {}
+    for job in result.stdout.split("\n\n"):
+        rule = re.search(r"rule (\w+):", job)
+        if rule and "resources:" in job:
+            jobs.setdefault(rule.group(1), job)
+    train = jobs["train_model"]
+    for expected in ("gpu=2", "runtime=2880", "mem_mb=64000", "slurm_partition=a100", "slurm_account=nmt", "gpu_model=a100"):
+        assert re.search(rf"\b{expected}\b", train), (expected, train)
+    assert re.search(r"threads: 16\b", train)
+    shard = jobs["distill_shard"]
+    assert all(re.search(rf"\b{e}\b", shard) for e in ("gpu=1", "runtime=30", "slurm_partition=a100"))
+    tokenize = jobs["tokenize"]
+    assert all(re.search(rf"\b{e}\b", tokenize) for e in ("gpu=0", "mem_mb=2000", "slurm_partition=short"))
+    assert re.search(r"threads: 3\b", tokenize) and "gpu_model" not in tokenize
 
 
 @pytest.mark.parametrize("override,message", [
@@ -106,6 +133,8 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
      "config key corpora.sample_en_de.teacher: 'at_missing' is not a key of models"),
     ({"run": ["nowhere"]}, "config key run: 'nowhere' is not a key of corpora"),
     ({"mirrors": "x"}, "config key mirrors: unknown key; did you mean 'mirror'?"),
+    ({"compute": {"resources": {"train": {"mem_mb": 8000}}}},
+     "config key compute.resources.train: unknown key; did you mean 'train_model'?"),
     ({"models": {"cmlm_sample": {"variants": {"nat_sample": {"iterations": 2}}}}},
      "config key models.cmlm_sample.variants.nat_sample: row 'nat_sample' of corpus sample_en_de is also a row of 'nat_sample'"),
     ({"synthetic": {"cmlm": "nat_sample"}}, "config key synthetic.cmlm: 'nat_sample' is not a model of kind cmlm"),
