@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,42 @@ def snakemake(*args, cwd=REPO, timeout=600, check=False, env=None) -> subprocess
     return result
 
 
+SCENARIO_KEY = pytest.StashKey()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slurm: runs jobs on the local SLURM cluster of scripts/slurm_local.sh")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM tests last: they wait on the background scenario, which thus has the whole run."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
+def pytest_collection_finish(session):
+    """Start the SLURM scenario (tests/slurm_scenario.py) as soon as its tests are selected: it waits
+    mostly on the scheduler, so the rest of the suite runs meanwhile."""
+    if any(item.get_closest_marker("slurm") for item in session.items):
+        from slurm_scenario import Scenario
+
+        scenario = Scenario(Path(tempfile.mkdtemp(prefix="natpipe-slurm-work-")))
+        session.config.stash[SCENARIO_KEY] = scenario
+        scenario.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop every daemon the scenario started (by PID); keep its files only when a test failed."""
+    scenario = session.config.stash.get(SCENARIO_KEY, None)
+    if scenario is None:
+        return
+    stopped = scenario.stop()
+    if stopped["left"] or stopped["returncode"] != 0:
+        print(f"\n[slurm] stopping the local cluster failed: {stopped}", file=sys.stderr)
+        session.exitstatus = 1
+    if session.testsfailed:
+        print(f"\n[slurm] scenario files kept in {scenario.root}", file=sys.stderr)
+    else:
+        shutil.rmtree(scenario.root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -41,8 +77,6 @@ def tiny_run(tmp_path_factory) -> Path:
     tests/test_slurm.py compares the scheduler's outputs with it."""
     from tiny_workflow import write_tiny_config
 
-    if os.environ.get("DEV_REUSE_TINY_RUN"):  # TEMPORARY
-        return Path(os.environ["DEV_REUSE_TINY_RUN"])
     work = tmp_path_factory.mktemp("e2e")
     config = write_tiny_config(work)
     result = snakemake("--directory", work, "--configfile", config, "--cores", "2", timeout=900)
