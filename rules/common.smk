@@ -5,6 +5,8 @@ import os
 import sys
 from urllib.parse import urlparse
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -343,20 +345,30 @@ def row_checkpoint(wc):
     return row_checkpoints(wc.corpus, wc.system)[0]
 
 
+with open(SCHEMA, encoding="utf-8") as _schema:
+    # the schema's per-rule defaults; a config's own entries are laid over them (job_spec)
+    RESOURCE_DEFAULTS = yaml.safe_load(_schema)["properties"]["compute"]["properties"]["resources"]["x-rule-defaults"]
+
+
+def job_spec(rule):
+    """A rule's runtime/mem_mb/cpus: the schema's default and per-rule entries, then the config's
+    `default`, then the config's entry for the rule, each over the one before."""
+    ours = config["compute"]["resources"]
+    return {**RESOURCE_DEFAULTS.get("default", {}), **RESOURCE_DEFAULTS.get(rule, {}), **ours.get("default", {}),
+            **ours.get(rule, {})}
+
+
 def job_threads(rule, own):
-    """A rule's threads (= its cluster CPUs): compute.resources.<rule>.cpus, else .default.cpus,
-    else the rule's `own` count (a number or a function of the wildcards)."""
-    cpus = {**config["compute"]["resources"].get("default", {}), **config["compute"]["resources"].get(rule, {})}.get("cpus")
-    if cpus:
-        return cpus
-    return own
+    """A rule's threads (= its cluster CPUs): the `cpus` of job_spec, else the rule's `own` count
+    (a number or a function of the wildcards)."""
+    return job_spec(rule).get("cpus") or own
 
 
 def job_resources(rule, gpus=0):
     """A rule's cluster resources from compute.resources and compute.slurm, as the resource names
     snakemake-executor-plugin-slurm turns into sbatch flags. Unset values are left out, so the
     profile's default-resources (or the site default) apply. `gpu` is always set: scripts read it."""
-    spec = {**config["compute"]["resources"].get("default", {}), **config["compute"]["resources"].get(rule, {})}
+    spec = job_spec(rule)
     slurm = config["compute"]["slurm"]
     resources = {"gpu": gpus, **{key: spec[key] for key in ("runtime", "mem_mb") if key in spec}}
     partition = (slurm["gpu_partition"] or slurm["partition"]) if gpus else slurm["partition"]

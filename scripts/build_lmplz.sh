@@ -45,11 +45,9 @@ fi
 packages=(build-essential cmake zlib1g-dev libboost-program-options-dev libboost-system-dev
           libboost-thread-dev libboost-test-dev)
 if command -v dpkg-query >/dev/null 2>&1; then
-    missing=()
-    for package in "${packages[@]}"; do
-        status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-        [[ "$status" == "install ok installed" ]] || missing+=("$package")
-    done
+    # shellcheck source=scripts/debian.sh
+    source "$here/debian.sh"
+    read -ra missing <<<"$(missing_debian_packages "${packages[@]}")"
     if [[ ${#missing[@]} -gt 0 ]]; then
         if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
             log "installing Debian build dependencies: ${missing[*]}"

@@ -76,11 +76,9 @@ fi
 
 # --- start: packages ------------------------------------------------------------------------
 started=$SECONDS
-missing=()
-for package in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-    [[ "$status" == "install ok installed" ]] || missing+=("$package")
-done
+# shellcheck source=scripts/debian.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+read -ra missing <<<"$(missing_debian_packages "${packages[@]}")"
 if [[ ${#missing[@]} -gt 0 ]]; then
     [[ $(id -u) -eq 0 ]] || unavailable "not root; install by hand: sudo apt-get install -y --no-install-recommends ${missing[*]}"
     command -v apt-get >/dev/null 2>&1 || unavailable "no apt-get to install ${missing[*]}"

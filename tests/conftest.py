@@ -43,12 +43,18 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     """Start the SLURM scenario (tests/slurm_scenario.py) as soon as its tests are selected: it waits
     mostly on the scheduler, so the rest of the suite runs meanwhile."""
-    if any(item.get_closest_marker("slurm") for item in session.items):
+    if not session.config.option.collectonly and any(item.get_closest_marker("slurm") for item in session.items):
         from slurm_scenario import Scenario
 
         scenario = Scenario(Path(tempfile.mkdtemp(prefix="natpipe-slurm-work-")))
         session.config.stash[SCENARIO_KEY] = scenario
         scenario.start()
+
+
+def pytest_terminal_summary(terminalreporter):
+    scenario = terminalreporter.config.stash.get(SCENARIO_KEY, None)
+    if scenario is not None:
+        terminalreporter.write_line(f"[slurm] {scenario.summary()}")
 
 
 def pytest_sessionfinish(session, exitstatus):

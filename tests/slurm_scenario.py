@@ -3,11 +3,11 @@
 scripts/slurm_local.sh brings up a one-node Slurm cluster on 127.0.0.1; the tiny DAG's teacher ->
 distillation -> NAT student path then runs with `--profile profiles/slurm-local`: a distillation
 shard is scancelled mid-run (dag), the rerun redoes it and the student's training is scancelled
-after its first checkpoint (rerun), the next run resumes it (resume), and deleting the student's
-averaged checkpoint reruns only its dependants (partial). Each step records what it observed; the
-tests assert on those records. The scenario waits mostly on the scheduler (job
-start-up, status polls every 1-40 s), so conftest starts it when the session's tests are collected
-and the rest of the suite runs meanwhile. Every scheduler run has a hard timeout.
+two updates after its first checkpoint (rerun), the next run resumes it (resume), and deleting the
+student's outputs reruns only its jobs (partial). Each step records what it observed; the tests
+assert on those records. The scenario waits mostly on the scheduler (job start-up, status polls),
+so conftest starts it when the session's tests are collected and the rest of the suite runs
+meanwhile. Every scheduler run has a hard timeout.
 """
 from __future__ import annotations
 
@@ -101,6 +101,27 @@ class Scenario:
         shutil.rmtree(self.state, ignore_errors=True)
         return {"returncode": stopped.returncode, "stderr": stopped.stderr, "left": left}
 
+    def summary(self) -> str:
+        """The scenario's figures in one line, for the session's terminal summary."""
+        if self.unavailable:
+            return f"not run: {self.unavailable}"
+        r = self.records
+        parts = []
+        if "cluster" in r:
+            parts.append(f"cluster up in {r['cluster']['seconds']:.1f} s")
+        if "resume" in r:
+            runs = [round(r[name]["seconds"]) for name in ("dag", "rerun", "resume")]
+            parts.append(f"DAG in three runs {sum(runs)} s {runs}")
+            reached = max(int(n) for n in re.findall(r"num_updates (\d+)", r["rerun"]["log"]))
+            resumed = re.search(r"@ (\d+) updates\)", r["resume"]["outputs"]["nat_tiny"]["log"])
+            if resumed:
+                parts.append(f"training scancelled at update {reached}, resumed from {resumed.group(1)}")
+        if "partial" in r:
+            parts.append(f"partial rerun {r['partial']['seconds']:.0f} s")
+        if self.error:
+            parts.append("stopped by an error (see the failing test)")
+        return "; ".join(parts)
+
     def _run(self) -> None:
         try:
             for name in STEPS:
@@ -167,6 +188,11 @@ class Scenario:
                          and job["wildcards"] == wildcards and job["state"] == "RUNNING"), None)
         return find
 
+    @staticmethod
+    def updates(log: Path) -> int:
+        """The last update a training log reports (log_interval 1)."""
+        return max((int(n) for n in re.findall(r"num_updates (\d+)", log.read_text(encoding="utf-8"))), default=0)
+
     def scancel(self, job_id: int) -> None:
         subprocess.run(["scancel", str(job_id)], env=self.env, check=True, timeout=60)
 
@@ -221,14 +247,18 @@ class Scenario:
                                         if p.is_file() and ".work" not in str(p))}
 
     def _rerun(self) -> dict:
-        """Rerun: shard 1 and the merge, then the student, whose training is scancelled right after
-        its first checkpoint."""
+        """Rerun: shard 1 and the merge, then the student, whose training is scancelled two updates
+        after its first checkpoint."""
         model_dir = self.work / CORPUS / "nat_tiny"
         before = set(self.jobs())
         began = time.monotonic()
         process = self._launch(*TARGETS)
         job_id = self.wait_for(self.running("train_model", "tiny_en_de_nat_tiny"), "the student's training job")
         self.wait_for(lambda: (model_dir / "checkpoints/checkpoint_last.pt").exists(), "the first checkpoint")
+        log = self.work / "logs/train/tiny_en_de/nat_tiny.log"
+        at_checkpoint = self.updates(log)
+        # a little past the checkpoint, so that the kill loses work (30 updates in all leave a margin)
+        self.wait_for(lambda: self.updates(log) >= at_checkpoint + 2, "two more updates", timeout=120, every=0.05)
         self.scancel(job_id)
         code, output = self.finish(process)
         record = {"seconds": time.monotonic() - began, "returncode": code, "output": output, "job_id": job_id,
@@ -250,12 +280,17 @@ class Scenario:
         return {"seconds": time.monotonic() - began, "jobs": self.since(before), "outputs": self._outputs()}
 
     def _partial(self) -> dict:
-        """Delete one model's output (the student's averaged checkpoint) and rerun."""
-        (self.work / CORPUS / "nat_tiny/checkpoint.avg.pt").unlink()
+        """Delete one model's outputs (the student's; its checkpoints stay) and rerun. Deleting only an
+        intermediate file would rerun nothing: Snakemake does not rebuild a missing intermediate
+        whose dependants are up to date."""
+        for path in (self.work / CORPUS / "nat_tiny").iterdir():
+            if path.is_file():
+                path.unlink()
         before = set(self.jobs())
         began = time.monotonic()
         code, output = self.snakemake(*TARGETS)
         if code != 0:
             raise AssertionError(f"the partial rerun failed:\n{output[-5000:]}")
         return {"seconds": time.monotonic() - began, "jobs": self.since(before),
+                "done": json.loads((self.work / CORPUS / "nat_tiny/train.done.json").read_text()),
                 "bleu": json.loads((self.work / CORPUS / "nat_tiny/test.bleu.json").read_text())}
