@@ -26,7 +26,8 @@ def main() -> None:
             raise PipelineError(f"{args.checkpoint_dir}: no checkpoints to average")
         paths = [last]
     for path in paths:
-        check_checkpoint(path, "delete it and rerun the model's training (it resumes from checkpoint_last.pt)")
+        done = Path(args.checkpoint_dir).parent / "train.done.json"
+        check_checkpoint(path, f"delete it and retrain from the last intact checkpoint with: snakemake --forcerun {done}")
     try:
         state = average_checkpoints(paths)
     except Exception as err:  # a truncated or foreign file

@@ -113,11 +113,13 @@ def progress(items, label: str, every: int = 100_000):
     print(f"{label}: {count:,} lines done", file=sys.stderr, flush=True)
 
 
-def check_checkpoint(path: str | os.PathLike, remedy: str = "delete it and rerun to rebuild it") -> None:
+def check_checkpoint(path: str | os.PathLike, remedy: str | None = None) -> None:
     """Fail with one line naming a missing, truncated or corrupted checkpoint, before fairseq fails
     deep inside unpickling. torch's zip format stores a CRC per member, so a bit flip is caught too;
-    legacy pickle files (first byte 0x80) are let through unchecked."""
+    legacy pickle files (first byte 0x80) are let through unchecked. The default remedy forces the
+    file's rule: Snakemake does not rebuild an intermediate file whose dependants look up to date."""
     path = Path(path)
+    remedy = remedy or f"rebuild it and what depends on it with: snakemake --forcerun {path}"
     if not path.is_file():
         raise PipelineError(f"{path}: checkpoint not found")
     with open(path, "rb") as handle:
