@@ -4,7 +4,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-PIP := $(VPY) -m pip install --disable-pip-version-check -q -c envs/constraints.txt
 # The stamp records which requirement files the venv was built from: editing any of them
 # reinstalls, otherwise a second call installs nothing.
 STAMP := $(VENV)/.natpipe-installed
@@ -15,26 +14,47 @@ REQS := envs/constraints.txt envs/build.txt envs/requirements.txt envs/fairseq.t
 # ships only the query module, so scripts/build_lmplz.sh builds them from the pinned sdist.
 KENLM_BINS := $(VENV)/bin/lmplz $(VENV)/bin/build_binary
 
-.PHONY: install run test lint dryrun
+# Install options; scripts/install_env.py runs the pip steps (`scripts/install_env.py install
+# --plan ...` prints them). Without any, the pinned CPU environment, as CI installs it.
+#   TORCH=system   build the venv on the torch the interpreter already imports (HPC module,
+#                  conda env, container): `venv --system-site-packages`, torch and numpy never
+#                  installed or replaced, fairseq built against them. The venv remembers it:
+#                  later `make test`/`make run` keep it; TORCH=pinned asks for the CPU torch.
+#   WHEELHOUSE=DIR install offline from DIR (filled by `make wheelhouse`): pip --no-index.
+#   FAIRSEQ_CUDA=1 also build fairseq's CUDA extensions. By default fairseq builds with CUDA_HOME
+#                  unset: natpipe needs only its Cython and libbleu extensions, and nvcc makes
+#                  the build ~8x slower (15 s -> 125 s on a 16-core GPU node).
+VENV_TORCH = $(if $(wildcard $(VENV)/.natpipe-torch-system),system,pinned)
+TORCH ?= $(VENV_TORCH)
+WHEELHOUSE ?=
+FAIRSEQ_CUDA ?=
+INSTALL_FLAGS = --venv $(VENV) --python $(PYTHON) --torch $(TORCH)$(if $(WHEELHOUSE), --wheelhouse $(WHEELHOUSE))$(if $(filter 1 yes true,$(FAIRSEQ_CUDA)), --fairseq-cuda)
+# A venv of the other TORCH mode: run the install step anyway; it says how to switch.
+ifneq ($(TORCH),$(VENV_TORCH))
+.PHONY: $(STAMP)
+endif
+# `make wheelhouse PY=3.12 [PLATFORM=manylinux_2_28_x86_64] [WHEELHOUSE=wheelhouse]`, on a
+# machine with network: everything `make install WHEELHOUSE=...` needs but torch.
+PY ?=
+PLATFORM ?=
+
+.PHONY: install run test lint dryrun wheelhouse
 
 install: $(STAMP) $(KENLM_BINS)
 
 $(STAMP): $(REQS)
-	@echo "[natpipe] installing pinned environment into $(VENV) (cold: ~4 min)"
-	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -r envs/build.txt
-	$(PIP) -r envs/requirements.txt
-	# fairseq's C++ extensions build against the torch installed above; an isolated build
-	# would pull a CUDA torch, and its own dependency list would pull torchaudio.
-	$(PIP) --no-deps --no-build-isolation -r envs/fairseq.txt
-	$(VPY) -c "import natpipe, fairseq, torch; print('[natpipe] fairseq', fairseq.__version__, 'torch', torch.__version__)"
+	$(PYTHON) scripts/install_env.py install $(INSTALL_FLAGS)
 	touch $(STAMP)
 
 # Built after the pip steps; rebuilt when a program is missing or the build script changed.
 # The Debian build packages are installed when running as root, otherwise named and required.
+# With WHEELHOUSE, the kenlm sdist comes from there (no network).
 $(KENLM_BINS) &: scripts/build_lmplz.sh | $(STAMP)
 	@echo "[natpipe] building KenLM lmplz + build_binary into $(VENV)/bin (cold: ~1-2 min)"
-	PYTHON=$(VPY) bash scripts/build_lmplz.sh --force $(VENV)/bin
+	$(if $(WHEELHOUSE),NATPIPE_WHEELHOUSE=$(abspath $(WHEELHOUSE)) )PYTHON=$(VPY) bash scripts/build_lmplz.sh --force $(VENV)/bin
+
+wheelhouse:
+	$(PYTHON) scripts/install_env.py wheelhouse --python $(PYTHON) --dest $(or $(WHEELHOUSE),wheelhouse)$(if $(PY), --python-version $(PY))$(if $(PLATFORM), --platform $(PLATFORM))
 
 run: install
 	$(RUN_ENV) snakemake --profile profiles/local

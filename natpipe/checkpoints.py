@@ -46,3 +46,14 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> dict:
     state["model"] = averaged
     state["averaged_from"] = [str(p) for p in paths]
     return state
+
+
+def load_auxiliary_model(path: str, task, beside):
+    """A second trained model a generator needs (NPD's AT teacher, HRT's swapped Skip-CMLM),
+    loaded in eval mode on the device of `beside` (the system's own model). A loaded system that
+    later moves (the speed harness: CPU, then GPU) moves it too, through its generator's
+    `auxiliary_models`."""
+    from fairseq import checkpoint_utils
+
+    (model,), _ = checkpoint_utils.load_model_ensemble([path], task=task)
+    return model.to(next(beside.parameters()).device).eval()

@@ -396,6 +396,9 @@ def speed_job_threads(wc):
 
 TRAINING_GPUS = config["compute"]["gpus_per_training_job"]
 DECODING_GPUS = config["compute"]["gpus_per_decoding_job"]
+# GPU jobs whose torch cannot use the granted GPUs fail (scripts/common.usable_gpus) unless the
+# config opts in to the CPU (the local test cluster's fake GPUs).
+CPU_FALLBACK = "--cpu-fallback" if config["compute"]["cpu_fallback"] else ""
 
 
 def distill_spec(corpus):

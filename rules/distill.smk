@@ -16,6 +16,7 @@ rule distill_shard:
         num_shards=lambda wc: distill_spec(wc.corpus)["shards"],
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        cpu_fallback=CPU_FALLBACK,
     threads: job_threads("distill_shard", config["compute"]["cpu_threads"])
     resources:
         **job_resources("distill_shard", DECODING_GPUS),
@@ -27,7 +28,7 @@ rule distill_shard:
         "python {params.script} shard --source {input.source:q} --data-bin {input.data_bin:q} "
         "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} --search {params.search:q} "
         "--shard {wildcards.shard} --num-shards {params.num_shards} --gpus {resources.gpu} "
-        "--threads {threads} --out {output.hyps:q} --stats {output.stats:q} > {log} 2>&1"
+        "{params.cpu_fallback} --threads {threads} --out {output.hyps:q} --stats {output.stats:q} > {log} 2>&1"
 
 
 rule distill_external:

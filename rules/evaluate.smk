@@ -18,6 +18,7 @@ rule translate_test:
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
+        cpu_fallback=CPU_FALLBACK,
     threads: job_threads("translate_test", config["compute"]["cpu_threads"])
     resources:
         **job_resources("translate_test", DECODING_GPUS),
@@ -28,7 +29,8 @@ rule translate_test:
     shell:
         "python {params.script} --model {params.model:q} --data-bin {input.data_bin:q} "
         "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} "
-        "--subword {params.subword} --reference {input.reference:q} --gpus {resources.gpu} --threads {threads} "
+        "--subword {params.subword} --reference {input.reference:q} --gpus {resources.gpu} {params.cpu_fallback} "
+        "--threads {threads} "
         "--raw-output {output.raw:q} --hyp {output.hyp:q} --stats {output.stats:q} > {log} 2>&1"
 
 

@@ -19,6 +19,7 @@ rule measure_speed:
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
         subword=lambda wc: subword_spec(wc.corpus)["method"],
         threads=lambda wc: speed_settings(wc.corpus)["threads"] or config["compute"]["cpu_threads"],
+        cpu_fallback=CPU_FALLBACK,
     # Locally the timing job runs alone (see speed_job_threads); torch uses exactly the protocol's
     # thread count (params.threads).
     threads: speed_job_threads
@@ -31,7 +32,7 @@ rule measure_speed:
     shell:
         "python {params.script} --rows {params.rows:q} --reference {params.reference} --data-bin {input.data_bin:q} "
         "--src {params.src} --tgt {params.tgt} --subword {params.subword} --corpus {wildcards.corpus} "
-        "--threads {params.threads} {params.flags} --csv {output.csv:q} --table {output.table:q} "
+        "--threads {params.threads} {params.flags} --gpus {resources.gpu} {params.cpu_fallback} --csv {output.csv:q} --table {output.table:q} "
         "--figure {output.figure:q} > {log} 2>&1"
 
 

@@ -14,6 +14,7 @@ rule train_model:
         init=lambda wc, input: f"--init-checkpoint {input.init}" if "init" in input.keys() else "",
         src=lambda wc: lang_of(wc.corpus, "src"),
         tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        cpu_fallback=CPU_FALLBACK,
     threads: training_threads
     resources:
         **job_resources("train_model", TRAINING_GPUS),
@@ -23,8 +24,8 @@ rule train_model:
         "../envs/natpipe.yaml"
     shell:
         "python {params.script} --model {params.model:q} --data-bin {input.data:q} {params.distill} {params.init} --src {params.src} "
-        "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} --threads {threads} "
-        "--done {output:q} > {log} 2>&1"
+        "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} {params.cpu_fallback} "
+        "--threads {threads} --done {output:q} > {log} 2>&1"
 
 
 rule average_checkpoints:

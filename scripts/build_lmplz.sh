@@ -8,7 +8,9 @@
 # Idempotent: does nothing when both programs already exist in DEST_BIN_DIR and start
 # (--force rebuilds anyway). Needs the Debian packages below; as root with apt-get it installs
 # the missing ones, otherwise it names them and stops. Environment: PYTHON (an interpreter with
-# pip and setuptools; default DEST_BIN_DIR/python, else python3), NATPIPE_BUILD_JOBS (default 2).
+# pip and setuptools; default DEST_BIN_DIR/python, else python3), NATPIPE_BUILD_JOBS (default 2),
+# NATPIPE_WHEELHOUSE (a directory filled by `make wheelhouse`: the sdist is taken from there, with
+# no network; `make install WHEELHOUSE=DIR` sets it).
 set -euo pipefail
 
 log() { echo "[natpipe] $*" >&2; }
@@ -75,14 +77,22 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/natpipe-kenlm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 
-log "downloading the kenlm $version source distribution"
-# --no-build-isolation: with isolation, pip would build kenlm's build requirements (cmake,
-# setuptools) from source too just to read the sdist's metadata.
-"$python" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
-    --no-build-isolation -d "$work/dist" "kenlm==$version" >"$work/pip.log" 2>&1 \
-    || { tail -n 20 "$work/pip.log" >&2; die "pip download kenlm==$version failed (with $python)"; }
-sdist=$(find "$work/dist" -maxdepth 1 -name 'kenlm-*.tar.gz' | head -n1)
-[[ -n "$sdist" ]] || die "pip download produced no kenlm-*.tar.gz in $work/dist"
+wheelhouse=${NATPIPE_WHEELHOUSE:-}
+if [[ -n "$wheelhouse" ]]; then
+    [[ -d "$wheelhouse" ]] || die "NATPIPE_WHEELHOUSE=$wheelhouse is not a directory"
+    sdist=$(find "$wheelhouse" -maxdepth 1 -iname "kenlm-$version.tar.gz" | head -n1)
+    [[ -n "$sdist" ]] || die "no kenlm-$version.tar.gz in the wheelhouse $wheelhouse (make wheelhouse puts it there)"
+    log "using $sdist (wheelhouse; no download)"
+else
+    log "downloading the kenlm $version source distribution"
+    # --no-build-isolation: with isolation, pip would build kenlm's build requirements (cmake,
+    # setuptools) from source too just to read the sdist's metadata.
+    "$python" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
+        --no-build-isolation -d "$work/dist" "kenlm==$version" >"$work/pip.log" 2>&1 \
+        || { tail -n 20 "$work/pip.log" >&2; die "pip download kenlm==$version failed (with $python)"; }
+    sdist=$(find "$work/dist" -maxdepth 1 -name 'kenlm-*.tar.gz' | head -n1)
+    [[ -n "$sdist" ]] || die "pip download produced no kenlm-*.tar.gz in $work/dist"
+fi
 tar -xzf "$sdist" -C "$work"
 src=$(find "$work" -mindepth 2 -maxdepth 2 -name CMakeLists.txt -path "*/kenlm-*" -printf '%h\n' | head -n1)
 [[ -n "$src" ]] || die "$(basename "$sdist") has no top-level CMakeLists.txt"

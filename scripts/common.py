@@ -137,20 +137,26 @@ def check_checkpoint(path: str | os.PathLike, remedy: str | None = None) -> None
         raise PipelineError(f"{path}: corrupted checkpoint (member {damaged} fails its CRC check); {remedy}")
 
 
-def usable_gpus(requested: int) -> int:
-    """The GPUs a job can drive: those it asked for, capped at what torch sees. A scheduler may grant
-    GPUs that this torch cannot use (a CPU build, the local test cluster's fake GPUs); the job then
-    says so in its log and runs on what it has (the CPU) instead of failing."""
+def usable_gpus(requested: int, cpu_fallback: bool = False) -> int:
+    """The GPUs a job can drive: those it asked for, which torch must see. A GPU job whose torch
+    cannot use the GPUs it was granted (a CPU build of torch on a GPU node: a common install
+    mistake) fails at once rather than training on the CPU for weeks; `cpu_fallback`
+    (compute.cpu_fallback, e.g. the local test cluster's fake GPUs) runs it on what torch sees."""
     if requested <= 0:
         return 0
     import torch
 
     visible = torch.cuda.device_count()
-    if visible < requested:
-        print(f"[natpipe] warning: {requested} GPU(s) requested but torch {torch.__version__} sees {visible} "
-              f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); running on "
-              f"{f'{visible} GPU(s)' if visible else 'the CPU'}", file=sys.stderr, flush=True)
-    return min(requested, visible)
+    if visible >= requested:
+        return requested
+    seen = (f"{requested} GPU(s) requested but torch {torch.__version__} (CUDA {torch.version.cuda}) sees "
+            f"{visible} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
+    if not cpu_fallback:
+        raise PipelineError(f"{seen}: install a CUDA build of torch on the node (README: Running on a GPU cluster), "
+                            "or set compute.cpu_fallback: true to run such jobs on what torch sees")
+    print(f"[natpipe] warning: {seen}; compute.cpu_fallback: running on "
+          f"{f'{visible} GPU(s)' if visible else 'the CPU'}", file=sys.stderr, flush=True)
+    return visible
 
 
 def job_environment(requested_gpus: int, gpus: int) -> dict:

@@ -49,8 +49,14 @@ def check_echoed_sources(expected: list[str], echoed: dict[int, str], where: str
 
 
 def translate_shard(args) -> None:
-    """Binarize the shard's source with the raw dictionary, then fairseq-generate over it: the
-    whole shard is length-sorted into batches, which decodes faster than streaming input."""
+    """fairseq-generate over the shard's source lines: the whole shard is length-sorted into
+    batches, which decodes faster than streaming input.
+
+    The lines are not binarized by a separate fairseq-preprocess run (a second Python + fairseq
+    start-up per shard, several seconds): fairseq-generate reads them as a raw-text dataset
+    (--dataset-impl raw), which encodes each line with the raw corpus's dictionary exactly as
+    fairseq-preprocess --srcdict does (Dictionary.encode_line, EOS appended, same sizes, hence
+    the same batches and the same output)."""
     check_checkpoint(args.checkpoint)
     sources = read_lines(args.source)
     start, end = shard_range(len(sources), args.num_shards, args.shard)
@@ -59,19 +65,18 @@ def translate_shard(args) -> None:
     work = out.with_name(out.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    write_lines(work / f"input.{args.src}", shard_src)
-    gpus = usable_gpus(args.gpus)
+    gpus = usable_gpus(args.gpus, args.cpu_fallback)
     began = time.time()
     bin_dir = work / "bin"
-    run_fairseq("preprocess", ["--only-source", "--source-lang", args.src, "--target-lang", args.tgt,
-                               "--srcdict", f"{args.data_bin}/dict.{args.src}.txt", "--testpref",
-                               str(work / "input"), "--destdir", str(bin_dir), "--workers", "1"], threads=1)
-    shutil.copyfile(f"{args.data_bin}/dict.{args.tgt}.txt", bin_dir / f"dict.{args.tgt}.txt")
+    bin_dir.mkdir()
+    write_lines(bin_dir / f"test.{args.src}-{args.tgt}.{args.src}", shard_src)
+    for lang in (args.src, args.tgt):
+        shutil.copyfile(f"{args.data_bin}/dict.{lang}.txt", bin_dir / f"dict.{lang}.txt")
     raw_output = work / "fairseq.out"
     with open(raw_output, "w", encoding="utf-8") as handle:
         run_fairseq("generate", decode_args(json.loads(args.search), str(bin_dir), args.src, args.tgt,
-                                            args.checkpoint, "test", gpus, remove_bpe=None),
-                    args.threads, stdout=handle)
+                                            args.checkpoint, "test", gpus, remove_bpe=None)
+                    + ["--dataset-impl", "raw"], args.threads, stdout=handle)
     seconds = time.time() - began
     output = raw_output.read_text(encoding="utf-8").splitlines()
     check_echoed_sources(shard_src, parse_sources(output), f"shard {args.shard}")
@@ -162,6 +167,7 @@ def main() -> None:
     shard.add_argument("--shard", type=int, required=True)
     shard.add_argument("--num-shards", type=int, required=True)
     shard.add_argument("--gpus", type=int, default=0)
+    shard.add_argument("--cpu-fallback", action="store_true", help="run on the CPU if torch cannot use the GPUs")
     shard.add_argument("--threads", type=int, default=1)
     merged = sub.add_parser("merge", help="merge shards in order and verify")
     for flag in ("--source", "--raw-target", "--out-src", "--out-tgt", "--stats", "--teacher"):

@@ -24,11 +24,23 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import PipelineError, atomic_output, run_main  # noqa: E402
+from common import PipelineError, atomic_output, run_main, usable_gpus  # noqa: E402
 from fairseq_args import generate_args  # noqa: E402
 
 COLUMNS = ["run_id", "corpus", "system", "kind", "device", "device_name", "threads", "batch_size", "run",
            "seconds", "n_sentences", "output_tokens", "agreement", "status"]
+
+
+# Where a run times: (label in the CSV and tables, torch device). The GPU row is labelled "cuda"
+# whatever its index; tests map that label onto the CPU to exercise the two-device path.
+CPU = ("cpu", "cpu")
+GPU = ("cuda", "cuda:0")
+
+
+def timing_devices(want_gpu: bool, granted_gpus: int, cpu_fallback: bool = False) -> list[tuple[str, str]]:
+    """The CPU always; the GPU too when the speed settings ask for it and the job was granted one
+    (a granted GPU that torch cannot use fails as in every GPU job, unless cpu_fallback)."""
+    return [CPU] + ([GPU] if want_gpu and usable_gpus(granted_gpus, cpu_fallback) > 0 else [])
 
 
 def device_name(device: str) -> str:
@@ -36,7 +48,7 @@ def device_name(device: str) -> str:
 
     import torch
 
-    if device == "cpu":
+    if torch.device(device).type == "cpu":
         try:
             for line in Path("/proc/cpuinfo").read_text().splitlines():
                 if line.startswith("model name"):
@@ -48,10 +60,10 @@ def device_name(device: str) -> str:
 
 
 def synchronize(device: str) -> None:
-    if device != "cpu":
-        import torch
+    import torch
 
-        torch.cuda.synchronize()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def time_system(system, ids: list[int], batch_sizes: list[int], runs: int, warmup: int, device: str):
@@ -76,7 +88,8 @@ def time_system(system, ids: list[int], batch_sizes: list[int], runs: int, warmu
             yield size, -1, float("nan"), None, "oom"
 
 
-def measure(rows: list[dict], args, devices: list[str]) -> pd.DataFrame:
+def measure(rows: list[dict], args, devices: list[tuple[str, str]]) -> pd.DataFrame:
+    """Time every row on every (label, torch device); one record per row x device x batch x run."""
     import torch
 
     from natpipe.decoding.systems import load_system
@@ -89,7 +102,7 @@ def measure(rows: list[dict], args, devices: list[str]) -> pd.DataFrame:
         system = load_system(flags)
         total = len(system.dataset)
         ids = list(range(min(total, args.max_sentences or total)))
-        for device in devices:
+        for label, device in devices:
             system.to(device)
             first = None
             for size, run, seconds, outputs, status in time_system(system, ids, args.batch_sizes, args.runs,
@@ -100,12 +113,12 @@ def measure(rows: list[dict], args, devices: list[str]) -> pd.DataFrame:
                     agreement = sum(outputs[i] == first[i] for i in ids) / len(ids)
                 records.append({
                     "run_id": run_id, "corpus": args.corpus, "system": row["name"], "kind": row["model"]["kind"],
-                    "device": device.split(":")[0], "device_name": device_name(device), "threads": args.threads,
+                    "device": label, "device_name": device_name(device), "threads": args.threads,
                     "batch_size": size, "run": run, "seconds": round(seconds, 4), "n_sentences": len(ids),
                     "output_tokens": sum(len(t) for t in outputs.values()) if outputs else 0,
                     "agreement": agreement, "status": status})
                 if status == "ok":
-                    print(f"speed: {row['name']} {device} B={size} run {run}: {seconds:.2f}s", file=sys.stderr,
+                    print(f"speed: {row['name']} {label} B={size} run {run}: {seconds:.2f}s", file=sys.stderr,
                           flush=True)
         del system
         if torch.cuda.is_available():
@@ -190,7 +203,9 @@ def main() -> None:
     parser.add_argument("--warmup-batches", type=int, default=2)
     parser.add_argument("--max-sentences", type=int)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--gpu", action="store_true", help="also time on the GPU if one is visible")
+    parser.add_argument("--gpu", action="store_true", help="also time on the GPU when the job has one")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs granted to the job")
+    parser.add_argument("--cpu-fallback", action="store_true", help="a granted GPU torch cannot use: time the CPU only")
     parser.add_argument("--csv", required=True)
     parser.add_argument("--table", required=True, help="markdown, Table 10 layout")
     parser.add_argument("--figure", required=True, help="alpha against batch size (Figure 1)")
@@ -201,7 +216,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda:0"] if args.gpu and torch.cuda.is_available() else [])
+    devices = timing_devices(args.gpu, args.gpus, args.cpu_fallback)
     table = measure(rows, args, devices)
     summary = summarize(table, args.reference)
     from figures import acceleration_figure

@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--tgt", required=True)
     parser.add_argument("--save-dir", required=True)
     parser.add_argument("--gpus", type=int, default=0)
+    parser.add_argument("--cpu-fallback", action="store_true", help="run on the CPU if torch cannot use the GPUs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--done", required=True, help="JSON summary written on success")
     args = parser.parse_args()
@@ -37,7 +38,7 @@ def main() -> None:
                                "of that directory over it to resume from there")
     elif args.init_checkpoint:
         check_checkpoint(args.init_checkpoint)
-    gpus = usable_gpus(args.gpus)
+    gpus = usable_gpus(args.gpus, args.cpu_fallback)
     start = time.time()
     run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus,
                                           args.distill_bin, args.init_checkpoint),

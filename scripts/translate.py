@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--subset", default="test")
     parser.add_argument("--reference", required=True, help="raw reference: fixes the expected count")
     parser.add_argument("--gpus", type=int, default=0)
+    parser.add_argument("--cpu-fallback", action="store_true", help="run on the CPU if torch cannot use the GPUs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--raw-output", required=True, help="fairseq-generate's full output")
     parser.add_argument("--hyp", required=True)
@@ -50,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     model = json.loads(args.model)
     check_checkpoint(args.checkpoint)
-    gpus = usable_gpus(args.gpus)
+    gpus = usable_gpus(args.gpus, args.cpu_fallback)
     start = time.time()
     with atomic_path(args.raw_output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         run_fairseq("generate", generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint,

@@ -76,3 +76,43 @@ def test_fill_without_masks_returns_the_translation_unchanged():
     src = torch.tensor([[vocab.index("g"), vocab.eos()]])
     sample = {"net_input": {"src_tokens": src, "src_lengths": torch.tensor([2])}}
     assert fill_masks(model, encode(model, sample), [words], [[]], vocab) == [words]
+
+
+def test_tensor_argmax_picks_the_first_maximum_as_numpy_does():
+    import numpy as np
+
+    from natpipe.compat import _TensorArgmaxNumpy
+
+    shim = _TensorArgmaxNumpy(np)
+    for values in ([1.0, 3.0, 3.0, -2.0], [-5.0], [0.5, 0.25, 0.5]):
+        assert shim.argmax([torch.tensor(v) for v in values]) == int(np.argmax(values))
+    assert shim.argmax([2, 7, 1]) == 1 and shim.pi == np.pi  # everything else is numpy's
+
+
+def test_cmlm_length_beam_decodes_with_tensors_numpy_cannot_read(monkeypatch):
+    """GPU regression (CMLM rows with a length beam crashed: fairseq aggregated the length beam
+    with np.argmax over CUDA score tensors). Tensors that refuse numpy conversion, as CUDA tensors
+    do, must decode to what fairseq's numpy path picks on the CPU."""
+    import numpy as np
+    from fairseq import iterative_refinement_generator as refinement
+
+    model, vocab = tiny_cmlm()
+    words = [vocab.index(w) for w in "a b c d e f g".split()]
+    src = torch.tensor([[*words[:5], vocab.eos()], [vocab.pad(), vocab.pad(), *words[4:7], vocab.eos()]])
+    sample = {"net_input": {"src_tokens": src, "src_lengths": torch.tensor([6, 4])}}
+
+    def decode():
+        generator = refinement.IterativeRefinementGenerator(vocab, models=[model], max_iter=2, beam_size=3)
+        return [hypos[0]["tokens"].tolist() for hypos in generator.generate([model], sample)]
+
+    with monkeypatch.context() as plain:
+        plain.setattr(refinement, "np", np)
+        expected = decode()
+
+    def refuse(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy (simulated)")
+
+    monkeypatch.setattr(torch.Tensor, "__array__", refuse)
+    with pytest.raises(TypeError):  # the simulation reproduces the GPU failure of fairseq's own code
+        np.argmax([torch.tensor(1.0), torch.tensor(2.0)])
+    assert decode() == expected and len(expected) == 2

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import natpipe  # noqa: F401
+import natpipe.criterions.fully_nat as fully_nat_criterion
 from natpipe.blocks.ctc import collapse
+from natpipe.blocks.glancing import glance_counts, glance_mask, levenshtein
 from natpipe.criterions.fully_nat import FullyNATLoss, targets_without_eos
 from natpipe.decoding.fully_nat import FullyNATGenerator, teacher_scores
 
@@ -143,6 +145,52 @@ def test_glat_with_a_huge_ratio_glances_at_every_position_rnd_at_some(alignment)
     assert "glanced" not in criterion(glancing="glat")(model, SAMPLE)[2]
 
 
+def random_sample(sentences, seed):
+    """Left-padded sources and right-padded targets of varied lengths (1-7 words) over a-h."""
+    gen = torch.Generator().manual_seed(seed)
+    words = torch.arange(VOCAB.nspecial, len(VOCAB))
+    src_lengths = torch.randint(1, 8, (sentences,), generator=gen)
+    tgt_lengths = torch.randint(1, 8, (sentences,), generator=gen)
+    src = torch.full((sentences, int(src_lengths.max()) + 1), PAD)
+    tgt = torch.full((sentences, int(tgt_lengths.max()) + 1), PAD)
+    for i, (n, m) in enumerate(zip(src_lengths.tolist(), tgt_lengths.tolist())):
+        src[i, src.size(1) - n - 1:] = torch.cat([words[torch.randint(len(words), (n,), generator=gen)],
+                                                  torch.tensor([EOS])])
+        tgt[i, :m + 1] = torch.cat([words[torch.randint(len(words), (m,), generator=gen)], torch.tensor([EOS])])
+    return {"net_input": {"src_tokens": src, "src_lengths": src_lengths + 1}, "target": tgt,
+            "ntokens": int(tgt_lengths.sum())}
+
+
+@pytest.mark.parametrize("alignment", ["ctc", "axe"])
+def test_glance_distances_are_the_per_sentence_edit_distances(alignment, monkeypatch):
+    """The batched read-off + edit distance give each sentence's Levenshtein distance between its
+    output (Python read-off) and its target, so the same seed draws the same glancing masks."""
+    model = tiny(latent_alignment=alignment, seed=4)
+    sample = random_sample(16, seed=5)
+    tokens, tgt_mask, tgt_lengths = targets_without_eos(sample["target"], PAD, EOS)
+    enc = model.encode(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
+    dec_lengths = model.decoder_lengths(enc, tgt_lengths)
+    inputs, dec_mask = model.decoder_inputs(enc, dec_lengths)
+    argmax = model.decode(inputs, dec_mask, enc).argmax(-1)
+    expected = [levenshtein(model.output_tokens(argmax[i, :int(dec_lengths[i])].tolist()),
+                            tokens[i, :int(tgt_lengths[i])].tolist()) for i in range(16)]
+    assert len(set(expected)) > 2  # a varied batch, not all-equal distances
+
+    seen = {}
+
+    def spy(distances, lengths, *args):
+        seen["distances"] = distances
+        return glance_counts(distances, lengths, *args)
+
+    monkeypatch.setattr(fully_nat_criterion, "glance_counts", spy)
+    _, mask = criterion(glancing="glat").glance(model, enc, inputs, dec_mask, tokens, tgt_mask,
+                                                torch.Generator().manual_seed(9))
+    assert seen["distances"].tolist() == expected
+    gen = torch.Generator().manual_seed(9)
+    counts = glance_counts(torch.tensor(expected), dec_lengths, 0.5, "glat", gen)
+    assert torch.equal(mask, glance_mask(dec_lengths, counts, dec_mask.size(1), gen) & dec_mask)
+
+
 def test_axe_model_trains_and_decodes_without_blanks():
     model = tiny(latent_alignment="axe")
     loss, _, _ = criterion()(model, SAMPLE)
@@ -195,3 +243,33 @@ def test_decoding_options_the_model_cannot_run_are_refused():
         FullyNATGenerator(tiny(latent_alignment="none"), VOCAB, beam=5)
     with pytest.raises(ValueError, match="VAE"):
         FullyNATGenerator(tiny(), VOCAB, npd_samples=3, teacher=tiny(arch="transformer"))
+
+
+def modules_reachable_from(obj, seen=None) -> list[torch.nn.Module]:
+    """Every nn.Module a generator holds in its attributes (lists and dicts followed), found
+    independently of what the generator declares as its auxiliary models."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, torch.nn.Module):
+        return [obj]
+    children = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else \
+        vars(obj).values() if hasattr(obj, "__dict__") and not isinstance(obj, type) else []
+    return [m for child in children for m in modules_reachable_from(child, seen)]
+
+
+def test_every_model_an_npd_system_uses_follows_it_to_another_device():
+    """GPU regression (NPD rows crashed the speed job: the teacher stayed on the CPU while the
+    system moved). torch's meta device plays the GPU: after LoadedSystem.to, every parameter and
+    buffer of every module the generator holds is there."""
+    from natpipe.decoding.systems import LoadedSystem
+
+    model, teacher = tiny(latent_dim=4), tiny(arch="transformer", seed=2)
+    generator = FullyNATGenerator(model, VOCAB, npd_samples=3, teacher=teacher)
+    LoadedSystem(task=None, models=[model], generator=generator, subset="test").to("meta")
+    modules = modules_reachable_from(generator)
+    assert any(m is teacher for m in modules) and any(m is model for m in modules)
+    for module in modules:
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            assert tensor.device.type == "meta", name

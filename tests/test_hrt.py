@@ -187,3 +187,20 @@ def test_criterion_sums_the_four_task_losses_over_the_curriculum_split():
     expected = sum(x[0] for x in (skip_at, skip_cmlm, at, cmlm))
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
     assert size == sum(x[1] for x in (skip_at, skip_cmlm, at, cmlm)) and log["n_primary"] == 2
+
+
+def test_the_swap_model_follows_the_system_to_another_device():
+    """Table 7's second model is moved with the system (torch's meta device plays the GPU)."""
+    from test_fully_nat import modules_reachable_from
+
+    from natpipe.decoding.hrt import HRTGenerator
+    from natpipe.decoding.systems import LoadedSystem
+
+    (model, vocab), (swap, _) = tiny_hrt(), tiny_hrt(layers=2)
+    generator = HRTGenerator(model, vocab, k=2, b_at=2, b_nat=1, skip_cmlm_model=swap)
+    LoadedSystem(task=None, models=[model], generator=generator, subset="test").to("meta")
+    modules = modules_reachable_from(generator)
+    assert any(m is swap for m in modules)
+    for module in modules:
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            assert tensor.device.type == "meta", name

@@ -3,13 +3,14 @@ brute-force enumeration or a pure-Python dynamic programme on tiny inputs, torch
 or sampling statistics."""
 import itertools
 import math
+import struct
 
 import pytest
 import torch
 
 from natpipe.blocks.axe import axe_loss
-from natpipe.blocks.ctc import collapse, ctc_loss, greedy_decode, viterbi_align
-from natpipe.blocks.glancing import glance_counts, glance_mask, levenshtein
+from natpipe.blocks.ctc import collapse, collapse_batch, ctc_loss, greedy_decode, viterbi_align
+from natpipe.blocks.glancing import batched_levenshtein, glance_counts, glance_mask, levenshtein
 from natpipe.blocks.latent import free_bits_budget, free_bits_kl, gaussian_kl, sample_gaussian
 from natpipe.blocks.upsampling import soft_copy, soft_copy_weights, upsampled_lengths
 
@@ -370,3 +371,107 @@ def test_sample_gaussian_moments_temperature_and_generator():
     mu_grad = mu.clone().requires_grad_()
     sample_gaussian(mu_grad, logvar).sum().backward()
     assert torch.equal(mu_grad.grad, torch.ones(2))
+
+
+# batched glancing path (on the device, no per-sentence Python) -----------------------------------
+def padded(rows, width, generator, fill_high=4):
+    """Right-padded LongTensor of the given rows; the padding is random junk that must not matter."""
+    out = torch.randint(0, fill_high, (len(rows), width), generator=generator)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out, torch.tensor([len(row) for row in rows])
+
+
+def random_rows(count, width, high, generator):
+    lengths = torch.randint(0, width + 1, (count,), generator=generator).tolist()
+    return [torch.randint(0, high, (n,), generator=generator).tolist() for n in lengths]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batched_levenshtein_equals_the_python_reference(seed):
+    gen = torch.Generator().manual_seed(seed)
+    for width_a, width_b in [(0, 0), (0, 5), (6, 0), (3, 9), (9, 3), (7, 7), (12, 30)]:  # both loop choices
+        a_rows, b_rows = random_rows(40, width_a, 3, gen), random_rows(40, width_b, 3, gen)
+        a_rows[0], b_rows[0] = [], b_rows[0]  # empty strings on either side and on both
+        b_rows[1], a_rows[2], b_rows[2] = [], [], []
+        a, a_lengths = padded(a_rows, width_a, gen)
+        b, b_lengths = padded(b_rows, width_b, gen)
+        distances = batched_levenshtein(a, a_lengths, b, b_lengths)
+        assert distances.dtype == torch.long
+        assert distances.tolist() == [levenshtein(x, y) for x, y in zip(a_rows, b_rows)]
+        assert torch.equal(batched_levenshtein(b, b_lengths, a, a_lengths), distances)  # symmetric
+    kitten, lengths = padded([list(b"kitten"), list(b"flaw")], 7, gen)
+    sitting, lengths2 = padded([list(b"sitting"), list(b"lawn")], 7, gen)
+    assert batched_levenshtein(kitten, lengths, sitting, lengths2).tolist() == [3, 2]
+
+
+@pytest.mark.parametrize("blank", [0, 2])
+def test_collapse_batch_equals_collapse_per_row(blank):
+    gen = torch.Generator().manual_seed(blank)
+    tokens = torch.randint(0, 4, (60, 9), generator=gen)  # 4 symbols: blanks and repeats are common
+    lengths = torch.randint(0, 10, (60,), generator=gen)
+    lengths[:2] = torch.tensor([0, 9])
+    mask = torch.arange(9)[None, :] < lengths[:, None]
+    for merge_repeats in (True, False):
+        out, out_lengths = collapse_batch(tokens, mask, blank, merge_repeats=merge_repeats)
+        assert out.shape == tokens.shape
+        for row, n, read, m in zip(tokens.tolist(), lengths.tolist(), out.tolist(), out_lengths.tolist()):
+            real = row[:n]
+            expected = collapse(real, blank) if merge_repeats else [t for t in real if t != blank]  # CTC / AXE
+            assert read[:m] == expected and m == len(expected)
+            assert all(t == blank for t in read[m:])
+
+
+def float32(x):
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def python_viterbi(log_probs, target):
+    """Viterbi over the extended labels on Python floats rounded like float32 sums; ties prefer
+    staying, then a step of one state, then a skip, and the final blank over the final label."""
+    ext = [BLANK]
+    for token in target:
+        ext += [token, BLANK]
+    if not log_probs:
+        return [], -math.inf
+    score = [-math.inf] * len(ext)
+    for s in range(min(2, len(ext))):
+        score[s] = log_probs[0][ext[s]]
+    choices = []
+    for row in log_probs[1:]:
+        options = [[score[s], score[s - 1] if s >= 1 else -math.inf,
+                    score[s - 2] if s >= 2 and ext[s] not in (BLANK, ext[s - 2]) else -math.inf]
+                   for s in range(len(ext))]
+        picks = [max(range(3), key=lambda k: opts[k]) for opts in options]  # the first of equal maxima
+        score = [float32(opts[k] + row[label]) for opts, k, label in zip(options, picks, ext)]
+        choices.append(picks)
+    last = len(ext) - 1
+    state = last - 1 if target and score[last - 1] > score[last] else last
+    best = score[state]
+    if best == -math.inf:
+        return [BLANK] * len(log_probs), best
+    path = [state]
+    for picks in reversed(choices):
+        state -= picks[state]
+        path.append(state)
+    return [ext[s] for s in reversed(path)], best
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_viterbi_matches_a_python_viterbi_token_for_token_even_with_ties(seed):
+    """Rounded logits give many equal scores: the tie-breaking must stay the same, not only the score."""
+    gen = torch.Generator().manual_seed(seed)
+    batch, width, vocab = 24, 12, 4
+    log_probs = torch.randn(batch, width, vocab, generator=gen).round().log_softmax(-1)
+    targets = random_rows(batch, 5, vocab - 1, gen)
+    targets = [[t + 1 for t in row] for row in targets]  # labels 1..3, never the blank
+    input_lengths = torch.randint(0, width + 1, (batch,), generator=gen)
+    input_lengths[0], targets[1] = width, [1, 1, 1, 1, 1]  # a full row; one needing 9 positions
+    target_tensor, target_lengths = padded(targets, 5, gen)
+    tokens, scores = viterbi_align(log_probs, lengths_mask(input_lengths.tolist(), width), target_tensor,
+                                   lengths_mask(target_lengths.tolist(), 5), BLANK)
+    for b in range(batch):
+        n = int(input_lengths[b])
+        path, best = python_viterbi(log_probs[b, :n].tolist(), targets[b])
+        assert tokens[b].tolist() == path + [BLANK] * (width - n)
+        assert float(scores[b]) == best

@@ -56,3 +56,63 @@ def test_missing_reference_is_an_error():
     with pytest.raises(speed.PipelineError, match="reference row 'AT'"):
         speed.summarize(data, "AT")
     assert not math.isnan(speed.summarize(data, "NAT")["alpha"].iloc[0])
+
+
+def test_a_gpu_granted_to_the_speed_job_is_timed_or_refused(monkeypatch):
+    import torch
+
+    from common import PipelineError
+
+    assert speed.timing_devices(want_gpu=True, granted_gpus=0) == [speed.CPU]
+    assert speed.timing_devices(want_gpu=False, granted_gpus=1) == [speed.CPU]  # speed.gpu: false
+    with pytest.raises(PipelineError, match="cpu_fallback"):  # this torch cannot use a GPU
+        speed.timing_devices(want_gpu=True, granted_gpus=1)
+    assert speed.timing_devices(want_gpu=True, granted_gpus=1, cpu_fallback=True) == [speed.CPU]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert speed.timing_devices(want_gpu=True, granted_gpus=1) == [speed.CPU, speed.GPU]
+
+
+def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
+    """The harness's GPU path without a GPU: the "cuda" label is mapped onto torch device cpu:0.
+    Every row (an NPD row with its teacher among them) runs on both devices; alpha on each device
+    comes from that device's medians; a batch that runs out of GPU memory is N/A there only."""
+    import argparse
+    import copy
+
+    import torch
+    from tiny_workflow import TINY, TINY_CMLM, TINY_FNAT
+
+    from natpipe.decoding.systems import LoadedSystem
+
+    corpus = tiny_run / "results/tiny_en_de"
+    avg = {m: str(corpus / m / "checkpoint.avg.pt") for m in ("at_tiny", "cmlm_tiny", "fnat_tiny")}
+    npd = copy.deepcopy(TINY_FNAT)
+    npd["generate"] = {"ctc_beam": 1, "npd": 3, "npd_teacher_checkpoint": avg["at_tiny"]}
+    rows = [{"name": "at_tiny", "model": TINY, "checkpoint": avg["at_tiny"]},
+            {"name": "CMLM4", "model": TINY_CMLM, "checkpoint": avg["cmlm_tiny"]},
+            {"name": "FNAT_npd", "model": npd, "checkpoint": avg["fnat_tiny"]}]
+    args = argparse.Namespace(data_bin=str(corpus / "data-bin"), src="en", tgt="de", subword="bpe", corpus="tiny",
+                              batch_sizes=[1, 4], runs=2, warmup_batches=1, max_sentences=8, threads=2)
+    translate = LoadedSystem.translate
+
+    def out_of_gpu_memory_at_4(self, ids):
+        if self.device == "cpu:0" and len(ids) == 4:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return translate(self, ids)
+
+    monkeypatch.setattr(LoadedSystem, "translate", out_of_gpu_memory_at_4)
+    data = speed.measure(rows, args, [speed.CPU, ("cuda", "cpu:0")])
+    ok = data[data["status"] == "ok"]
+    assert len(ok[ok["device"] == "cpu"]) == 3 * 2 * 2 and len(ok[ok["device"] == "cuda"]) == 3 * 1 * 2
+    assert set(data[data["status"] == "oom"][["device", "batch_size"]].itertuples(index=False)) == {("cuda", 4)}
+    assert (ok["agreement"] == 1.0).all() and (ok["output_tokens"] > 0).all()
+    summary = speed.summarize(data, "at_tiny").set_index(["device", "system", "batch_size"])
+    median = ok.groupby(["device", "system", "batch_size"])["seconds"].median()
+    for device in ("cpu", "cuda"):
+        assert summary.loc[(device, "FNAT_npd", 1), "alpha"] == pytest.approx(
+            median[(device, "at_tiny", 1)] / median[(device, "FNAT_npd", 1)])
+    markdown = speed.markdown(speed.summarize(data, "at_tiny"), data, "at_tiny")
+    gpu_part = markdown.split("## On CUDA")[1]
+    assert "## On CPU" in markdown.split("## On CUDA")[0]
+    assert all(f"| {r['name']} |" in gpu_part and "N/A" in gpu_part.split(f"| {r['name']} |")[1].split("\n")[0]
+               for r in rows)

@@ -9,6 +9,7 @@ from conftest import REPO, snakemake
 PRESETS = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
 PIPELINE = ["assemble_split", "tokenize", "clean_train", "learn_subword", "apply_subword", "binarize",
             "train_model", "average_checkpoints", "translate_test", "score", "summary_table"]
+GPU_RULES = ("train_model", "distill_shard", "translate_test", "measure_speed")  # the rest never get one
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -49,7 +50,7 @@ def test_distill_target_builds_shards_merge_and_binarized_sets():
 def test_the_preset_list_is_complete():
     assert PRESETS == sorted(["wmt14_en_de", "wmt14_de_en", "wmt16_en_ro", "wmt16_ro_en", "iwslt14_de_en",
                               "wmt14_en_fr", "wmt20_ja_en", "iwslt17_ko_en", "iwslt17_ar_en", "nist_zh_en",
-                              "sample_full"])
+                              "sample_full", "sample_gpu"])
 
 
 def test_sample_full_adds_the_deep_shallow_pair_to_the_sample():
@@ -57,7 +58,18 @@ def test_sample_full_adds_the_deep_shallow_pair_to_the_sample():
     assert counts["train_model"] == 9 and counts["translate_test"] == 13 and "download" not in counts
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in ("nist_zh_en", "sample_full")])
+def test_sample_gpu_runs_the_default_dag_with_every_training_and_decoding_job_on_the_gpu():
+    default = snakemake("-n", "--forceall", check=True).stdout
+    result = snakemake("-n", "--forceall", "--configfile=configs/sample_gpu.yaml", check=True).stdout
+    assert job_counts(result) == job_counts(default)
+    for job in result.split("\n\n"):
+        rule = re.search(r"rule (\w+):", job)
+        if rule and "resources:" in job:
+            gpus = 1 if rule.group(1) in GPU_RULES else 0
+            assert re.search(rf"\bgpu={gpus}\b", job), job
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in ("nist_zh_en", "sample_full", "sample_gpu")])
 def test_preset_dry_run_downloads_and_runs_every_stage(preset):
     config = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())
     corpus = config["corpora"][config["run"][0]]
@@ -122,6 +134,32 @@ def test_cluster_resources_and_partitions_come_from_the_config(tmp_path):
     tokenize = jobs["tokenize"]
     assert all(re.search(rf"\b{e}\b", tokenize) for e in ("gpu=0", "mem_mb=2000", "slurm_partition=short"))
     assert re.search(r"threads: 3\b", tokenize) and "gpu_model" not in tokenize
+
+
+def test_a_gpu_job_whose_torch_cannot_use_the_gpu_fails_unless_the_config_allows_the_cpu(capsys):
+    """On this CPU build of torch a granted GPU is unusable: one clear error by default (a WMT
+    training must not run on the CPU for weeks unnoticed); compute.cpu_fallback runs on the CPU."""
+    import torch
+
+    from common import PipelineError, usable_gpus
+
+    assert torch.cuda.device_count() == 0 and usable_gpus(0) == 0
+    with pytest.raises(PipelineError, match=r"1 GPU\(s\) requested but torch .* sees 0 .*compute.cpu_fallback"):
+        usable_gpus(1)
+    assert usable_gpus(1, cpu_fallback=True) == 0 and "running on the CPU" in capsys.readouterr().err
+
+
+def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
+    def commands(*config):
+        out = snakemake("-n", "-p", "--forceall", *config, "results/sample_en_de/speed.csv", check=True).stdout
+        return {rule.group(1): job for job in out.split("\n\n") if (rule := re.search(r"rule (\w+):", job))}
+
+    default = commands()
+    fake_gpus = commands("--configfile=profiles/slurm-local/workflow.yaml")
+    for rule in GPU_RULES:
+        assert "--cpu-fallback" not in default[rule] and "--cpu-fallback" in fake_gpus[rule], rule
+        assert "--gpus 0" in default[rule] and "--gpus 1" in fake_gpus[rule], rule
+    assert not any("--cpu-fallback" in job for rule, job in fake_gpus.items() if rule not in GPU_RULES)
 
 
 @pytest.mark.parametrize("override,message", [

@@ -28,7 +28,7 @@ from omegaconf import II
 
 from natpipe.blocks.axe import axe_loss
 from natpipe.blocks.ctc import ctc_loss, viterbi_align
-from natpipe.blocks.glancing import glance_counts, glance_mask, levenshtein
+from natpipe.blocks.glancing import batched_levenshtein, glance_counts, glance_mask
 from natpipe.blocks.latent import free_bits_budget, free_bits_kl, gaussian_kl, sample_gaussian
 
 GLANCING = ("none", "glat", "rnd")
@@ -121,7 +121,10 @@ class FullyNATLoss(FairseqCriterion):
 
     @torch.no_grad()
     def glance(self, model, encoder_out, inputs, dec_mask, tokens, tgt_mask, generator):
-        """Reference tokens at decoder positions and the positions to glance at (B x T each)."""
+        """Reference tokens at decoder positions and the positions to glance at (B x T each).
+
+        Everything up to the distances stays on the model's device; only B distances and lengths
+        go to the CPU, where the seeded generator draws the same counts and masks on any device."""
         dec_lengths = dec_mask.sum(1)
         reference, distances = tokens, torch.zeros_like(dec_lengths)
         if self.glancing == "glat" or model.uses_ctc:
@@ -133,11 +136,11 @@ class FullyNATLoss(FairseqCriterion):
             if model.alignment == "none":
                 distances = ((predicted != tokens) & tgt_mask).sum(1)
             else:  # the output length may differ from the target's: edit distance of the final outputs
-                distances = torch.tensor([
-                    levenshtein(model.output_tokens(predicted[b, :int(dec_lengths[b])].tolist()),
-                                tokens[b, tgt_mask[b]].tolist()) for b in range(tokens.size(0))])
-        counts = glance_counts(distances.cpu(), dec_lengths.cpu(), self.f_ratio, self.glancing, generator)
-        mask = glance_mask(dec_lengths.cpu(), counts, dec_mask.size(1), generator).to(dec_mask.device)
+                output, output_lengths = model.output_tokens_batch(predicted, dec_mask)
+                distances = batched_levenshtein(tokens, tgt_mask.sum(1), output, output_lengths)
+        distances, dec_lengths = torch.stack([distances.long(), dec_lengths.long()]).cpu()  # one transfer
+        counts = glance_counts(distances, dec_lengths, self.f_ratio, self.glancing, generator)
+        mask = glance_mask(dec_lengths, counts, dec_mask.size(1), generator).to(dec_mask.device)
         return reference.to(dec_mask.device), mask & dec_mask
 
     @classmethod

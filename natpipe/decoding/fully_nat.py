@@ -52,6 +52,12 @@ class FullyNATGenerator:
             self.search = CTCBeamSearch(list(tgt_dict.symbols), model.blank, beam=beam, lm_path=lm_path or None,
                                         alpha=alpha, beta=beta)
 
+    @property
+    def auxiliary_models(self) -> list:
+        """Models besides the system's own that must live on its device (NPD's teacher). The
+        n-gram LM stays in C++ on the CPU: the beam search copies each sentence's scores there."""
+        return [self.teacher] if self.teacher is not None else []
+
     def latents(self, encoder_out: dict, sentence_ids: list[int]) -> list[torch.Tensor]:
         """z for each candidate: the prior mean, then m-1 samples at the NPD temperature. Each
         sentence draws its own noise, seeded by its id, so its output does not depend on the batch."""

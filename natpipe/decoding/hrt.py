@@ -54,6 +54,11 @@ class HRTGenerator:
 
         ensemble.forward_encoder = keep_encoder_out
 
+    @property
+    def auxiliary_models(self) -> list:
+        """The Table 7 swap model, which must follow the system's device."""
+        return [] if self.fill_model is self.model else [self.fill_model]
+
     @torch.no_grad()
     def generate(self, models, sample, **kwargs):
         with self.model.skip_mode(self.k):
@@ -70,7 +75,6 @@ class HRTGenerator:
         if self.fill_model is self.model:
             encoder_out = self.model.encoder.reorder_encoder_out(self._encoder_out[0], order)
         else:
-            self.fill_model.to(device)
             encoder_out = self.fill_model.encoder(net_input["src_tokens"].index_select(0, order),
                                                   src_lengths=net_input["src_lengths"].index_select(0, order))
             at_scores = self.forced_skip_at_scores(encoder_out, zs)

@@ -33,19 +33,21 @@ class LoadedSystem:
         return self.task.target_dictionary
 
     def to(self, device: str) -> "LoadedSystem":
-        for model in self.models:
+        """Move every model the system decodes with: its own, and those its generator holds
+        (NPD's teacher, HRT's swap model: `auxiliary_models`)."""
+        for model in self.models + list(getattr(self.generator, "auxiliary_models", [])):
             model.to(device)
         self.device = device
         return self
 
     def batch(self, ids: list[int]) -> dict:
-        """A fairseq batch of exactly these sentence ids (collated and padded as fairseq does)."""
-        sample = self.dataset.collater([self.dataset[i] for i in ids])
-        if self.device != "cpu":
-            from fairseq import utils
+        """A fairseq batch of exactly these sentence ids (collated and padded as fairseq does),
+        on the system's device."""
+        from fairseq import utils
 
-            sample = utils.move_to_cuda(sample, device=torch.device(self.device))
-        return sample
+        sample = self.dataset.collater([self.dataset[i] for i in ids])
+        device = torch.device(self.device)
+        return utils.apply_to_sample(lambda tensor: tensor.to(device), sample) if device.type != "cpu" else sample
 
     @torch.no_grad()
     def translate(self, ids: list[int]) -> dict[int, list[int]]:

@@ -22,7 +22,7 @@ from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerModel, base_architecture
 from torch import nn
 
-from natpipe.blocks.ctc import collapse
+from natpipe.blocks.ctc import collapse, collapse_batch
 from natpipe.blocks.upsampling import soft_copy, upsampled_lengths
 
 ALIGNMENTS = ("none", "axe", "ctc")
@@ -103,6 +103,10 @@ class FullyNATModel(TransformerModel):
         if self.uses_ctc:
             return collapse(predicted, self.blank)
         return [t for t in predicted if t != self.blank]
+
+    def output_tokens_batch(self, predicted: torch.Tensor, mask: torch.Tensor):
+        """`output_tokens` of every row on the device (glancing's edit distance): B x T tokens, B lengths."""
+        return collapse_batch(predicted, mask, self.blank, merge_repeats=self.uses_ctc)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("fully_nat_transformer is trained by --criterion fully_nat_loss "

@@ -26,12 +26,9 @@ class FullyNATTranslationTask(TranslationTask):
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, prefix_allowed_tokens_fn=None):
         from natpipe.decoding.fully_nat import FullyNATGenerator
 
-        teacher = None
-        if self.cfg.npd_teacher_path:
-            from fairseq import checkpoint_utils
+        from natpipe.checkpoints import load_auxiliary_model
 
-            (teacher,), _ = checkpoint_utils.load_model_ensemble([self.cfg.npd_teacher_path], task=self)
-            teacher.to(next(models[0].parameters()).device).eval()
+        teacher = load_auxiliary_model(self.cfg.npd_teacher_path, self, models[0]) if self.cfg.npd_teacher_path else None
         return FullyNATGenerator(models[0], self.target_dictionary, beam=self.cfg.ctc_beam,
                                  lm_path=self.cfg.ctc_lm_path, alpha=self.cfg.ctc_lm_alpha, beta=self.cfg.ctc_lm_beta,
                                  npd_samples=self.cfg.npd_samples, npd_temperature=self.cfg.npd_temperature,

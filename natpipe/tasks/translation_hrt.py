@@ -29,12 +29,10 @@ class HRTTranslationTask(MixDistillTranslationTask):
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, prefix_allowed_tokens_fn=None):
         from natpipe.decoding.hrt import HRTGenerator
 
-        skip_cmlm = None
-        if self.cfg.hrt_skip_cmlm_path:
-            from fairseq import checkpoint_utils
+        from natpipe.checkpoints import load_auxiliary_model
 
-            (skip_cmlm,), _ = checkpoint_utils.load_model_ensemble([self.cfg.hrt_skip_cmlm_path], task=self)
-            skip_cmlm.to(next(models[0].parameters()).device).eval()
+        path = self.cfg.hrt_skip_cmlm_path
+        skip_cmlm = load_auxiliary_model(path, self, models[0]) if path else None
         return HRTGenerator(models[0], self.target_dictionary, k=self.cfg.chunk_size, b_at=getattr(args, "beam", 5),
                             b_nat=self.cfg.hrt_b_nat, max_len_a=getattr(args, "max_len_a", 0),
                             max_len_b=getattr(args, "max_len_b", 200), skip_cmlm_model=skip_cmlm)
