@@ -392,8 +392,8 @@ def test_batched_levenshtein_equals_the_python_reference(seed):
     gen = torch.Generator().manual_seed(seed)
     for width_a, width_b in [(0, 0), (0, 5), (6, 0), (3, 9), (9, 3), (7, 7), (12, 30)]:  # both loop choices
         a_rows, b_rows = random_rows(40, width_a, 3, gen), random_rows(40, width_b, 3, gen)
-        a_rows[0], b_rows[0] = [], b_rows[0]  # empty strings on either side and on both
-        b_rows[1], a_rows[2], b_rows[2] = [], [], []
+        a_rows[0], b_rows[1] = [], []  # empty strings on either side ...
+        a_rows[2] = b_rows[2] = []     # ... and on both
         a, a_lengths = padded(a_rows, width_a, gen)
         b, b_lengths = padded(b_rows, width_b, gen)
         distances = batched_levenshtein(a, a_lengths, b, b_lengths)

@@ -151,7 +151,8 @@ def test_a_gpu_job_whose_torch_cannot_use_the_gpu_fails_unless_the_config_allows
 
 def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
     def commands(*config):
-        out = snakemake("-n", "-p", "--forceall", *config, "results/sample_en_de/speed.csv", check=True).stdout
+        out = snakemake("-n", "-p", "--forceall", *config, "results/sample_en_de/speed.csv",
+                       "results/sample_en_de/at_sample/test.bleu.json", check=True).stdout
         return {rule.group(1): job for job in out.split("\n\n") if (rule := re.search(r"rule (\w+):", job))}
 
     default = commands()
