@@ -4,22 +4,29 @@ In one invocation, alternating the variants for --repeats rounds (the order rota
 round, so that drift on a shared machine does not favour one of them):
 
   natpipe   `scripts/distill.py shard ...` as a subprocess, exactly as rule distill_shard runs it
-            (its own binarization, natpipe's compatibility layer and per-sentence length cap);
+            (its own data preparation, natpipe's compatibility layer and per-sentence length cap);
   plain     fairseq's own CLI (`fairseq_cli.generate`, no --user-dir natpipe, so no length cap;
             only natpipe/compat.py, loaded by file path, so that fairseq imports on numpy 2 and
             torch 2.x) on the same checkpoint, over the same lines binarized beforehand (untimed),
-            with the same --beam/--lenpen/--max-tokens/--max-len-a/--max-len-b;
+            with the same --beam/--lenpen/--max-tokens/--max-len-a/--max-len-b (and, unless
+            --plain-batching fairseq, natpipe's --num-workers 0 --required-batch-size-multiple 1);
   natpipe-old / natpipe-oldcap  optional baselines: another copy of distill.py (--old-distill)
             and/or of natpipe/decoding/length_cap.py (--old-length-cap, loaded in place of the
-            package's module through an import hook), to measure before/after without git.
+            package's module through an import hook), to measure before/after without git, e.g.
+            git show HEAD:scripts/distill.py > /tmp/distill_old.py (same for length_cap.py).
 
-Reported per variant: end-to-end wall time of the process, decode-only time (fairseq's own
+Reported per variant: end-to-end wall time of the process, its CPU time (user + system of the
+process tree: steadier than wall time on a shared machine), decode-only time (fairseq's own
 "Translated N sentences ... in Xs"), sentences/s of both, the throughput ratio natpipe/plain,
 and whether the outputs are identical. They may differ only where a hypothesis reaches the
 per-sentence cap floor(a * source_tokens + b) (natpipe's best hypothesis has exactly cap tokens,
 or plain's is longer than the cap); with --max-len-a 0 they must be identical.
 
-    python scripts/bench_distill.py --sentences 1000 --repeats 3 --device cpu
+    python scripts/bench_distill.py --sentences 1000 --repeats 3 --threads 1 --device cpu
+    python scripts/bench_distill.py --device cuda --max-tokens 12000 --repeats 3   # the rule's shard 0 of 2
+
+On an oversubscribed CPU use --threads 1: with 2 OpenMP threads and other jobs on the cores,
+every op waits for a descheduled thread (measured here: 160 s instead of 25 s for 50 sentences).
 
 Without --checkpoint it uses the default config's sample teacher (results/sample_en_de/...),
 building it with snakemake when --build-teacher is given (about 6 minutes on 2 CPU cores).
