@@ -95,9 +95,13 @@ def test_caps_once_per_batch_equal_per_step_caps_and_decoding_alone(seed):
         return reorder(encoder_outs, new_order)
 
     capped.model.reorder_encoder_out = spy
+    computed = []
+    caps_from = capped.model._caps_from
+    capped.model._caps_from = lambda encoder_outs: computed.append(1) or caps_from(encoder_outs)
     batched = decode(capped, sample)
     # finished sentences left the batch while others were still decoded: the caps had to follow
     assert len(set(rows_seen)) > 2 and min(rows_seen) < 3 * len(sentences)
+    assert len(computed) == 1  # once per batch, never recomputed at a decoding step
 
     assert batched == decode(per_step_reference(generator()), sample)
     caps = [math.floor(A * len(s) + B) for s in sentences]
