@@ -1,15 +1,12 @@
-"""natpipe: the fairseq plugin package (load with `--user-dir natpipe`).
+"""natpipe: one data / teacher / BLEU / speed protocol for non-autoregressive MT papers.
 
-Importing it makes fairseq 0.12 work on numpy 2 and torch 2.13 (see natpipe.compat) and makes
-beam search's length cap per sentence (natpipe.decoding.length_cap) before any fairseq module
-uses them; model, criterion and task modules register themselves from their sub-packages.
+Two sides share this package. The workflow side (the system registry `natpipe.registry`, config
+resolution `natpipe.workflow`) imports neither torch nor fairseq, so that Snakemake starts fast.
+The fairseq side is `natpipe.plugin`: compatibility fixes, the per-sentence length cap, and every
+system's fairseq models, criterions and tasks. fairseq imports this package as its `--user-dir`
+only once fairseq itself is loaded, and then gets the plugin too.
 """
-from natpipe.compat import apply as _apply_compat
+import sys
 
-_apply_compat()
-
-from natpipe.decoding.length_cap import install as _install_length_cap  # noqa: E402
-
-_install_length_cap()
-
-from natpipe import criterions, models, tasks  # noqa: E402,F401  (registers them with fairseq)
+if "fairseq" in sys.modules:  # loaded as fairseq's --user-dir
+    import natpipe.plugin  # noqa: F401

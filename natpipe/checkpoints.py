@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-import natpipe  # noqa: F401  (safe-loading allow-list for fairseq checkpoints)
+import natpipe.plugin  # noqa: F401  (safe-loading allow-list for fairseq checkpoints)
 
 
 def last_update_checkpoints(directory: str | os.PathLike, count: int) -> list[Path]:

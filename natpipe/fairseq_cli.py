@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-import natpipe  # noqa: F401  (applies the compatibility layer)
+import natpipe.plugin  # noqa: F401  (applies the compatibility layer)
 
 TOOLS = {"preprocess": "fairseq_cli.preprocess", "train": "fairseq_cli.train",
          "generate": "fairseq_cli.generate", "interactive": "fairseq_cli.interactive"}

@@ -7,40 +7,40 @@ rule download:
         PATHS["download"],
     params:
         script=script("download"),
-        url=lambda wc: download_table()[wc.filename][0],
-        sha256=lambda wc: download_table()[wc.filename][1] or "",
-        mirror=f"--mirror {config['mirror']}" if config.get("mirror") else "",
-    threads: job_threads("download", 1)
+        url=lambda wc: W.download_table()[wc.filename][0],
+        sha256=lambda wc: W.download_table()[wc.filename][1] or "",
+        mirror=W.mirror_flags(),
+    threads: W.job_threads("download", 1)
     resources:
-        **job_resources("download"),
+        **W.job_resources("download"),
     log:
         "logs/data/download/{filename}.log",
     retries: 2
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} fetch --url {params.url:q} --sha256 {params.sha256:q} "
+        "python {params.script:q} fetch --url {params.url:q} --sha256 {params.sha256:q} "
         "--out {output:q} {params.mirror} > {log} 2>&1"
 
 
 rule extract:
     input:
-        extract_inputs,
+        W.extract_input,
     output:
         PATHS["source_all"],
     params:
         script=script("download"),
-        member=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source]["members"][lang_of(wc.corpus, wc.side)],
-        fmt=lambda wc: corpus_spec(wc.corpus)["sources"][wc.source].get("format", "text"),
-    threads: job_threads("extract", 1)
+        member=lambda wc: W.corpus_spec(wc.corpus)["sources"][wc.source]["members"][W.lang_of(wc.corpus, wc.side)],
+        fmt=lambda wc: W.corpus_spec(wc.corpus)["sources"][wc.source].get("format", "text"),
+    threads: W.job_threads("extract", 1)
     resources:
-        **job_resources("extract"),
+        **W.job_resources("extract"),
     log:
         "logs/data/extract/{corpus}/{source}.{side}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} extract --archive {input:q} --member {params.member:q} "
+        "python {params.script:q} extract --archive {input:q} --member {params.member:q} "
         "--format {params.fmt} --out {output:q} > {log} 2>&1"
 
 
@@ -49,42 +49,42 @@ rule gettext_corpus:
         expand(PATHS["source_part"], part=SPLITS, side=SIDES, allow_missing=True),
     params:
         script=script("gettext_corpus"),
-        flags=gettext_flags,
+        flags=W.gettext_flags,
         outdir=lambda wc, output: os.path.dirname(output[0]),
-    threads: job_threads("gettext_corpus", 1)
+    threads: W.job_threads("gettext_corpus", 1)
     resources:
-        **job_resources("gettext_corpus"),
+        **W.job_resources("gettext_corpus"),
     log:
         "logs/data/gettext/{corpus}/{source}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} {params.flags} --out-dir {params.outdir:q} --side-names > {log} 2>&1"
+        "python {params.script:q} {params.flags} --out-dir {params.outdir:q} --side-names > {log} 2>&1"
 
 
 rule assemble_split:
     input:
-        lambda wc: [part[side] for part in split_parts(wc.corpus, wc.split) for side in SIDES],
+        lambda wc: [part[side] for part in W.split_parts(wc.corpus, wc.split) for side in SIDES],
     output:
         src=PATHS["raw"].replace("{side}", "src"),
         tgt=PATHS["raw"].replace("{side}", "tgt"),
     params:
         script=script("assemble"),
-        parts=lambda wc: json.dumps(split_parts(wc.corpus, wc.split)),
+        parts=lambda wc: json.dumps(W.split_parts(wc.corpus, wc.split)),
         strict=lambda wc: "--strict" if wc.split != "train" else "",
-        max_chars=lambda wc: corpus_spec(wc.corpus)["preprocess"]["max_line_chars"],
-    threads: job_threads("assemble_split", 1)
+        max_chars=lambda wc: W.corpus_spec(wc.corpus)["preprocess"]["max_line_chars"],
+    threads: W.job_threads("assemble_split", 1)
     resources:
-        **job_resources("assemble_split"),
+        **W.job_resources("assemble_split"),
     log:
         "logs/data/assemble/{corpus}/{split}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
+        "python {params.script:q} --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} > {log} 2>&1"
 
 
 rule data:
     input:
-        [f for c in RUN for f in raw_files(c)],
+        [f for c in RUN for f in W.raw_files(c)],

@@ -4,29 +4,29 @@
 
 rule distill_shard:
     input:
-        source=lambda wc: subword_file(wc.corpus, "train", "src"),
+        source=lambda wc: W.subword_file(wc.corpus, "train", "src"),
         data_bin=PATHS["data_bin"],
-        checkpoint=teacher_checkpoint,
+        checkpoint=W.teacher_checkpoint,
     output:
         hyps=PATHS["distill_shard"],
         stats=PATHS["distill_shard_stats"],
     params:
         script=script("distill"),
-        search=lambda wc: distill_search_json(wc.corpus),
-        num_shards=lambda wc: distill_spec(wc.corpus)["shards"],
-        src=lambda wc: lang_of(wc.corpus, "src"),
-        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
-        cpu_fallback=CPU_FALLBACK,
-    threads: job_threads("distill_shard", config["compute"]["cpu_threads"])
+        teacher=lambda wc: W.teacher_json(wc.corpus),
+        num_shards=lambda wc: W.distill_spec(wc.corpus)["shards"],
+        src=lambda wc: W.lang_of(wc.corpus, "src"),
+        tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
+        cpu_fallback=W.cpu_fallback,
+    threads: W.job_threads("distill_shard", config["compute"]["cpu_threads"])
     resources:
-        **job_resources("distill_shard", DECODING_GPUS),
+        **W.job_resources("distill_shard", W.decoding_gpus),
     log:
         "logs/distill/{corpus}/shard{shard}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} shard --source {input.source:q} --data-bin {input.data_bin:q} "
-        "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} --search {params.search:q} "
+        "python {params.script:q} shard --source {input.source:q} --data-bin {input.data_bin:q} "
+        "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} --teacher-model {params.teacher:q} "
         "--shard {wildcards.shard} --num-shards {params.num_shards} --gpus {resources.gpu} "
         "{params.cpu_fallback} --threads {threads} --out {output.hyps:q} --stats {output.stats:q} > {log} 2>&1"
 
@@ -39,17 +39,17 @@ rule distill_external:
         PATHS["distill_external"],
     params:
         script=script("distill"),
-        external=lambda wc: distill_spec(wc.corpus)["external"],
-        subword=lambda wc: subword_spec(wc.corpus)["method"],
-    threads: job_threads("distill_external", 1)
+        external=lambda wc: W.distill_spec(wc.corpus)["external"],
+        subword=lambda wc: W.subword_spec(wc.corpus)["method"],
+    threads: W.job_threads("distill_external", 1)
     resources:
-        **job_resources("distill_external"),
+        **W.job_resources("distill_external"),
     log:
         "logs/distill/{corpus}/external.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} external --src {params.external[src]:q} --tgt {params.external[tgt]:q} "
+        "python {params.script:q} external --src {params.external[src]:q} --tgt {params.external[tgt]:q} "
         "--sha256-src {params.external[sha256_src]} --sha256-tgt {params.external[sha256_tgt]} "
         "--clean-source {input.clean_source:q} --subword {params.subword} "
         "--subword-model {input.subword_model:q} --out {output:q} > {log} 2>&1"
@@ -57,28 +57,28 @@ rule distill_external:
 
 rule distill_merge:
     input:
-        source=lambda wc: subword_file(wc.corpus, "train", "src"),
-        raw_target=lambda wc: subword_file(wc.corpus, "train", "tgt"),
-        shards=lambda wc: distill_shards(wc.corpus),
-        shard_stats=lambda wc: distill_shard_stats(wc.corpus),
+        source=lambda wc: W.subword_file(wc.corpus, "train", "src"),
+        raw_target=lambda wc: W.subword_file(wc.corpus, "train", "tgt"),
+        shards=lambda wc: W.distill_shards(wc.corpus),
+        shard_stats=lambda wc: W.distill_shard_stats(wc.corpus),
     output:
         src=PATHS["distill_text"].replace("{side}", "src"),
         tgt=PATHS["distill_text"].replace("{side}", "tgt"),
         stats=report(PATHS["distill_stats"], caption="../report/distill.rst", category="Distillation"),
     params:
         script=script("distill"),
-        teacher=lambda wc: corpus_spec(wc.corpus)["teacher"],
-        subword=lambda wc: subword_spec(wc.corpus)["method"],
-        sample=lambda wc: distill_spec(wc.corpus)["stats_sample"],
-    threads: job_threads("distill_merge", 1)
+        teacher=lambda wc: W.corpus_spec(wc.corpus)["teacher"],
+        subword=lambda wc: W.subword_spec(wc.corpus)["method"],
+        sample=lambda wc: W.distill_spec(wc.corpus)["stats_sample"],
+    threads: W.job_threads("distill_merge", 1)
     resources:
-        **job_resources("distill_merge"),
+        **W.job_resources("distill_merge"),
     log:
         "logs/distill/{corpus}/merge.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} merge --source {input.source:q} --raw-target {input.raw_target:q} "
+        "python {params.script:q} merge --source {input.source:q} --raw-target {input.raw_target:q} "
         "--shards {input.shards:q} --shard-stats {input.shard_stats:q} --teacher {params.teacher} "
         "--subword {params.subword} --stats-sample {params.sample} --out-src {output.src:q} "
         "--out-tgt {output.tgt:q} --stats {output.stats:q} > {log} 2>&1"
@@ -86,25 +86,25 @@ rule distill_merge:
 
 rule binarize_distill:
     input:
-        distilled=lambda wc: distill_files(wc.corpus),
-        heldout=lambda wc: [subword_file(wc.corpus, s, d) for s in ("valid", "test") for d in SIDES],
+        distilled=lambda wc: W.distill_files(wc.corpus),
+        heldout=lambda wc: [W.subword_file(wc.corpus, s, d) for s in ("valid", "test") for d in SIDES],
         data_bin=PATHS["data_bin"],
     output:
         directory(PATHS["data_bin_distill"]),
     params:
         script=script("binarize"),
-        src=lambda wc: lang_of(wc.corpus, "src"),
-        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
-        prefix=lambda wc: os.path.dirname(subword_file(wc.corpus, "valid", "src")),
-    threads: lambda wc: job_threads("binarize_distill", corpus_spec(wc.corpus)["preprocess"]["workers"])
+        src=lambda wc: W.lang_of(wc.corpus, "src"),
+        tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
+        prefix=lambda wc: os.path.dirname(W.subword_file(wc.corpus, "valid", "src")),
+    threads: lambda wc: W.job_threads("binarize_distill", W.corpus_spec(wc.corpus)["preprocess"]["workers"])
     resources:
-        **job_resources("binarize_distill"),
+        **W.job_resources("binarize_distill"),
     log:
         "logs/distill/{corpus}/binarize.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
+        "python {params.script:q} --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
         "--train-src {input.distilled[0]:q} --train-tgt {input.distilled[1]:q} --dict {input.data_bin:q}/dict.{params.src}.txt "
         "--workers {threads} --out {output:q} > {log} 2>&1"
 

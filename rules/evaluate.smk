@@ -4,9 +4,8 @@
 rule translate_test:
     input:
         data_bin=PATHS["data_bin"],
-        checkpoint=row_checkpoint,
-        others=other_checkpoints,  # an HRT swap row's Skip-CMLM model, an NPD row's teacher
-        lm=row_lm_files,  # LM beam-search rows: the n-gram LM and the tuned alpha, beta
+        checkpoint=W.row_checkpoint,
+        others=W.row_other_files,  # what the row's system also reads: a swap model, NPD's teacher, an LM
         reference=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
     output:
         raw=PATHS["generate_raw"],
@@ -14,20 +13,20 @@ rule translate_test:
         stats=PATHS["translate_stats"],
     params:
         script=script("translate"),
-        model=lambda wc: row_json(wc.corpus, wc.system),
-        src=lambda wc: lang_of(wc.corpus, "src"),
-        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
-        subword=lambda wc: subword_spec(wc.corpus)["method"],
-        cpu_fallback=CPU_FALLBACK,
-    threads: job_threads("translate_test", config["compute"]["cpu_threads"])
+        model=lambda wc: W.row_json(wc.corpus, wc.system),
+        src=lambda wc: W.lang_of(wc.corpus, "src"),
+        tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
+        subword=lambda wc: W.subword_spec(wc.corpus)["method"],
+        cpu_fallback=W.cpu_fallback,
+    threads: W.job_threads("translate_test", config["compute"]["cpu_threads"])
     resources:
-        **job_resources("translate_test", DECODING_GPUS),
+        **W.job_resources("translate_test", W.decoding_gpus),
     log:
         "logs/evaluate/{corpus}/{system}.translate.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --model {params.model:q} --data-bin {input.data_bin:q} "
+        "python {params.script:q} --model {params.model:q} --data-bin {input.data_bin:q} "
         "--checkpoint {input.checkpoint:q} --src {params.src} --tgt {params.tgt} "
         "--subword {params.subword} --reference {input.reference:q} --gpus {resources.gpu} {params.cpu_fallback} "
         "--threads {threads} "
@@ -43,23 +42,23 @@ rule score:
         PATHS["bleu"],
     params:
         script=script("evaluate"),
-        lang=lambda wc: lang_of(wc.corpus, "tgt"),
-        model=lambda wc: row_model(wc.corpus, wc.system),
-        detok=lambda wc: "" if corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
-        case=lambda wc: "--lowercase" if corpus_spec(wc.corpus)["preprocess"]["moses"]["lowercase"] else "",
-    threads: job_threads("score", 1)
+        lang=lambda wc: W.lang_of(wc.corpus, "tgt"),
+        model=lambda wc: W.row_model(wc.corpus, wc.system),
+        detok=lambda wc: "" if W.corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
+        case=lambda wc: "--lowercase" if W.corpus_spec(wc.corpus)["preprocess"]["moses"]["lowercase"] else "",
+    threads: W.job_threads("score", 1)
     resources:
-        **job_resources("score"),
+        **W.job_resources("score"),
     log:
         "logs/evaluate/{corpus}/{system}.score.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
+        "python {params.script:q} --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
         "--lang {params.lang} {params.detok} {params.case} --corpus {wildcards.corpus} --system {wildcards.system} --model {params.model} "
         "--out {output:q} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        per_row(PATHS["bleu"]),
+        W.per_row(PATHS["bleu"]),

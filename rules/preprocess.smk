@@ -9,17 +9,17 @@ rule tokenize:
         PATHS["tok"],
     params:
         script=script("moses"),
-        lang=lambda wc: lang_of(wc.corpus, wc.side),
-        flags=moses_flags,
-    threads: job_threads("tokenize", 2)
+        lang=lambda wc: W.lang_of(wc.corpus, wc.side),
+        flags=W.moses_flags,
+    threads: W.job_threads("tokenize", 2)
     resources:
-        **job_resources("tokenize"),
+        **W.job_resources("tokenize"),
     log:
         "logs/preprocess/tokenize/{corpus}/{split}.{side}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --lang {params.lang} {params.flags} --workers {threads} "
+        "python {params.script:q} --lang {params.lang} {params.flags} --workers {threads} "
         "--input {input:q} --output {output:q} > {log} 2>&1"
 
 
@@ -33,16 +33,16 @@ rule clean_train:
         stats=PATHS["clean_stats"],
     params:
         script=script("clean"),
-        clean=lambda wc: corpus_spec(wc.corpus)["preprocess"]["clean"],
-    threads: job_threads("clean_train", 1)
+        clean=lambda wc: W.corpus_spec(wc.corpus)["preprocess"]["clean"],
+    threads: W.job_threads("clean_train", 1)
     resources:
-        **job_resources("clean_train"),
+        **W.job_resources("clean_train"),
     log:
         "logs/preprocess/clean/{corpus}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --in-src {input.src:q} --in-tgt {input.tgt:q} "
+        "python {params.script:q} --in-src {input.src:q} --in-tgt {input.tgt:q} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} --stats {output.stats:q} "
         "--min-len {params.clean[min_len]} --max-len {params.clean[max_len]} "
         "--ratio {params.clean[ratio]} > {log} 2>&1"
@@ -55,66 +55,66 @@ rule learn_subword:
         PATHS["subword_model"],
     params:
         script=script("subword"),
-        method=lambda wc: subword_spec(wc.corpus)["method"],
+        method=lambda wc: W.subword_spec(wc.corpus)["method"],
         options=lambda wc: (
-            f"--operations {subword_spec(wc.corpus)['operations']}"
-            if subword_spec(wc.corpus)["method"] == "bpe"
-            else f"--vocab-size {subword_spec(wc.corpus)['vocab_size']} "
-            f"--model-type {subword_spec(wc.corpus)['model_type']} "
-            f"--character-coverage {subword_spec(wc.corpus)['character_coverage']}"
+            f"--operations {W.subword_spec(wc.corpus)['operations']}"
+            if W.subword_spec(wc.corpus)["method"] == "bpe"
+            else f"--vocab-size {W.subword_spec(wc.corpus)['vocab_size']} "
+            f"--model-type {W.subword_spec(wc.corpus)['model_type']} "
+            f"--character-coverage {W.subword_spec(wc.corpus)['character_coverage']}"
         ),
-    threads: job_threads("learn_subword", 2)
+    threads: W.job_threads("learn_subword", 2)
     resources:
-        **job_resources("learn_subword"),
+        **W.job_resources("learn_subword"),
     log:
         "logs/preprocess/learn_subword/{corpus}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} learn --method {params.method} {params.options} --threads {threads} "
+        "python {params.script:q} learn --method {params.method} {params.options} --threads {threads} "
         "--inputs {input:q} --model {output:q} > {log} 2>&1"
 
 
 rule apply_subword:
     input:
-        text=segment_input,
+        text=W.segment_input,
         model=PATHS["subword_model"],
     output:
         PATHS["subword"],
     params:
         script=script("subword"),
-        method=lambda wc: subword_spec(wc.corpus)["method"],
-    threads: job_threads("apply_subword", 1)
+        method=lambda wc: W.subword_spec(wc.corpus)["method"],
+    threads: W.job_threads("apply_subword", 1)
     resources:
-        **job_resources("apply_subword"),
+        **W.job_resources("apply_subword"),
     log:
         "logs/preprocess/apply_subword/{corpus}/{split}.{lang}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} apply --method {params.method} --model {input.model:q} "
+        "python {params.script:q} apply --method {params.method} --model {input.model:q} "
         "--input {input.text:q} --output {output:q} > {log} 2>&1"
 
 
 rule binarize:
     input:
-        binarize_inputs,
+        W.binarize_inputs,
     output:
         directory(PATHS["data_bin"]),
     params:
         script=script("binarize"),
-        src=lambda wc: lang_of(wc.corpus, "src"),
-        tgt=lambda wc: lang_of(wc.corpus, "tgt"),
+        src=lambda wc: W.lang_of(wc.corpus, "src"),
+        tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
         prefix=lambda wc: os.path.dirname(PATHS["subword"].format(corpus=wc.corpus, split="x", lang="xx")),
-    threads: lambda wc: job_threads("binarize", corpus_spec(wc.corpus)["preprocess"]["workers"])
+    threads: lambda wc: W.job_threads("binarize", W.corpus_spec(wc.corpus)["preprocess"]["workers"])
     resources:
-        **job_resources("binarize"),
+        **W.job_resources("binarize"),
     log:
         "logs/preprocess/binarize/{corpus}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script} --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
+        "python {params.script:q} --src {params.src} --tgt {params.tgt} --prefix {params.prefix:q} "
         "--workers {threads} --out {output:q} > {log} 2>&1"
 
 

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
+import torch
 
-from common import PipelineError, atomic_path, check_checkpoint, run_main  # noqa: E402
-from natpipe.checkpoints import average_checkpoints, last_update_checkpoints  # noqa: E402
+from common import PipelineError, atomic_path, check_checkpoint, run_main
+from natpipe.checkpoints import average_checkpoints, last_update_checkpoints
 
 
 def main() -> None:

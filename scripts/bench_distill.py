@@ -49,10 +49,9 @@ from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
-sys.path.insert(0, str(SCRIPTS))
 
-from common import PipelineError, read_lines, run_main, write_lines  # noqa: E402
-from translate import parse_hypotheses  # noqa: E402
+from common import PipelineError, read_lines, run_main, write_lines
+from translate import parse_hypotheses
 
 SAMPLE = {"checkpoint": "results/sample_en_de/at_sample/checkpoint.avg.pt",
           "data_bin": "results/sample_en_de/data-bin", "source": "results/sample_en_de/prep/subword/train.en"}
@@ -173,7 +172,7 @@ class Bench:
         stats = self.work / f"{name}.{run}.json"
         command = [sys.executable, str(distill_script), "shard", "--source", str(self.source), "--data-bin",
                    self.args.data_bin, "--checkpoint", self.args.checkpoint, "--src", self.args.src, "--tgt",
-                   self.args.tgt, "--search", json.dumps(self.search), "--shard", "0", "--num-shards", "1",
+                   self.args.tgt, "--teacher-model", json.dumps({"kind": "at", "arch": "transformer", "generate": self.search}), "--shard", "0", "--num-shards", "1",
                    "--gpus", str(self.gpus), "--threads", str(self.args.threads), "--out", str(out),
                    "--stats", str(stats)]
         env = self.env(length_cap)

@@ -17,11 +17,9 @@ import copy
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
+import torch
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,7 +59,7 @@ def build_model(task, args):
     """The sample teacher's size (config.yaml: fnat_ctc_sample), pre-norm, shared embeddings."""
     from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 
-    import natpipe  # noqa: F401  (registers the model and the criterion)
+    import natpipe.plugin  # noqa: F401  (registers the model and the criterion)
 
     model_args = argparse.Namespace(
         encoder_layers=3, decoder_layers=3, encoder_embed_dim=256, decoder_embed_dim=256,
@@ -109,7 +107,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def criterion(task, glancing: str, args):
-    from natpipe.criterions.fully_nat import FullyNATLoss
+    from natpipe.systems.fully_nat.criterion import FullyNATLoss
 
     return FullyNATLoss(task, label_smoothing=0.01, glancing=glancing, glance_f_ratio=args.glance_f_ratio,
                         free_bits=0.0, free_bits_anneal_updates=0, length_loss_factor=0.1, seed=args.seed,

@@ -15,9 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
-
-class PipelineError(Exception):
-    """A user-facing error: printed as one line naming the file, line or config key."""
+from natpipe.errors import PipelineError
 
 
 @contextlib.contextmanager
@@ -169,7 +167,7 @@ def run_main(main) -> None:
     """Run a CLI entry point, turning PipelineError into one stderr line and exit status 1."""
     try:
         main()
-    except PipelineError as err:
+    except PipelineError as err:  # a config mistake (natpipe.errors.ConfigError) too
         prog = Path(sys.argv[0]).name
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -74,7 +74,7 @@ def translate_shard(args) -> None:
         shutil.copyfile(f"{args.data_bin}/dict.{lang}.txt", bin_dir / f"dict.{lang}.txt")
     raw_output = work / "fairseq.out"
     with open(raw_output, "w", encoding="utf-8") as handle:
-        run_fairseq("generate", decode_args(json.loads(args.search), str(bin_dir), args.src, args.tgt,
+        run_fairseq("generate", decode_args(json.loads(args.teacher_model), str(bin_dir), args.src, args.tgt,
                                             args.checkpoint, "test", gpus, remove_bpe=None)
                     + ["--dataset-impl", "raw"], args.threads, stdout=handle)
     seconds = time.time() - began
@@ -162,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     shard = sub.add_parser("shard", help="translate one shard of the training source")
-    for flag in ("--source", "--data-bin", "--checkpoint", "--src", "--tgt", "--search", "--out", "--stats"):
+    for flag in ("--source", "--data-bin", "--checkpoint", "--src", "--tgt", "--teacher-model", "--out", "--stats"):
         shard.add_argument(flag, required=True)
     shard.add_argument("--shard", type=int, required=True)
     shard.add_argument("--num-shards", type=int, required=True)

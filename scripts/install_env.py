@@ -50,9 +50,9 @@ REPO = Path(__file__).resolve().parent.parent
 PIP_INSTALL = ["-m", "pip", "install", "--disable-pip-version-check", "-q"]
 # The venv's import check, unchanged for the pinned path; with the node's torch it also loads
 # the compiled fairseq extensions natpipe uses and says which CUDA torch was built for.
-DEFAULT_CHECK = ("import natpipe, fairseq, torch; "
+DEFAULT_CHECK = ("import natpipe.plugin, fairseq, torch; "
                  "print('[natpipe] fairseq', fairseq.__version__, 'torch', torch.__version__)")
-SYSTEM_CHECK = ("import natpipe, fairseq, torch, fairseq.libbleu, fairseq.data.data_utils_fast, "
+SYSTEM_CHECK = ("import natpipe.plugin, fairseq, torch, fairseq.libbleu, fairseq.data.data_utils_fast, "
                 "fairseq.data.token_block_utils_fast; "
                 "print('[natpipe] fairseq', fairseq.__version__, 'torch', torch.__version__, "
                 "'CUDA', torch.version.cuda, 'from', torch.__file__)")
@@ -342,6 +342,8 @@ def install(args: argparse.Namespace) -> None:
     pip_step(f"fairseq from {args.fairseq}, compiled ({'with' if args.fairseq_cuda else 'without'} "
              "its CUDA extensions; 16 cores: ~15 s without, ~2 min with; 2 cores: several minutes)",
              fairseq + ["-r", args.fairseq], unset=unset)
+    pip_step(f"{args.project}, editable (scripts, Snakemake and fairseq's --user-dir import this checkout)",
+             ["--no-deps", "--no-build-isolation", "-e", args.project])
 
     if system and not args.plan:
         after = probe(vpy)
@@ -582,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     files.add_argument("--build", default=repo_path("envs/build.txt"))
     files.add_argument("--requirements", default=repo_path("envs/requirements.txt"))
     files.add_argument("--fairseq", default=repo_path("envs/fairseq.txt"))
+    files.add_argument("--project", default=str(REPO), help="installed last, editable (default: natpipe, this checkout)")
     files.add_argument("--plan", action="store_true", help="print the commands, run nothing")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import PipelineError, atomic_output, run_main  # noqa: E402
-from fairseq_args import generate_args  # noqa: E402
+from common import PipelineError, atomic_output, run_main
+from natpipe.registry import system_of
+from fairseq_args import generate_args
 
 COLUMNS = ["system", "component", "explained_variance_ratio", "cumulative", "effective_dims"]
 THRESHOLD = 0.95  # "capturing at least 95% of the total variance" (§4.3)
@@ -62,7 +61,7 @@ def posterior_means(system, ids: list[int], batch_size: int = BATCH) -> np.ndarr
     """Means of q(z | x, y) at every real source position of the given test sentences (rows)."""
     import torch
 
-    from natpipe.criterions.fully_nat import targets_without_eos
+    from natpipe.systems.fully_nat.criterion import targets_without_eos
 
     model = system.models[0]
     if not getattr(model, "uses_vae", False):
@@ -110,8 +109,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tables = []
     for entry in models:
-        if entry["model"].get("kind") != "fnat" or not entry["model"].get("vae"):
-            raise PipelineError(f"latent_pca: row '{entry['name']}' is not a Fully-NAT model with vae")
+        if not system_of(entry["model"]).has_latents(entry["model"]):
+            raise PipelineError(f"latent_pca: row '{entry['name']}' has no latents (a Fully-NAT model with vae)")
         flags = generate_args(greedy(entry["model"]), args.data_bin, args.src, args.tgt, entry["checkpoint"],
                               args.subword, "test", 0)
         system = load_system(flags)

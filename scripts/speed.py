@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import uuid
@@ -22,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import PipelineError, atomic_output, run_main, usable_gpus  # noqa: E402
-from fairseq_args import generate_args  # noqa: E402
+from common import PipelineError, atomic_output, run_main, usable_gpus
+from fairseq_args import generate_args
+from natpipe.tables import latency_throughput, summarize
 
 COLUMNS = ["run_id", "corpus", "system", "kind", "device", "device_name", "threads", "batch_size", "run",
            "seconds", "n_sentences", "output_tokens", "agreement", "status"]
@@ -124,34 +123,6 @@ def measure(rows: list[dict], args, devices: list[tuple[str, str]]) -> pd.DataFr
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     return pd.DataFrame(records, columns=COLUMNS)
-
-
-def summarize(table: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Median time, spread and alpha per (run, device, system, batch); alpha only within a run."""
-    ok = table[table["status"] == "ok"]
-    grouped = ok.groupby(["run_id", "device", "system", "batch_size"], sort=False)
-    summary = grouped.agg(median=("seconds", "median"), fastest=("seconds", "min"), slowest=("seconds", "max"),
-                          runs=("seconds", "size"), n_sentences=("n_sentences", "first"),
-                          agreement=("agreement", "min")).reset_index()
-    ref = summary[summary["system"] == reference].set_index(["run_id", "device", "batch_size"])["median"]
-    if ref.empty:
-        raise PipelineError(f"speed: the reference row '{reference}' has no successful timing")
-    keys = list(zip(summary["run_id"], summary["device"], summary["batch_size"]))
-    summary["alpha"] = [ref.get(key, float("nan")) / median for key, median in zip(keys, summary["median"])]
-    summary["spread_pct"] = 100 * (summary["slowest"] - summary["fastest"]) / summary["median"]
-    return summary
-
-
-def latency_throughput(summary: pd.DataFrame) -> pd.DataFrame:
-    """L1: ms per sentence at batch 1; Lmax: sentences/s at the largest batch that ran."""
-    out = []
-    for (device, system), part in summary.groupby(["device", "system"], sort=False):
-        one = part[part["batch_size"] == 1]
-        largest = part.loc[part["batch_size"].idxmax()]
-        out.append({"device": device, "system": system,
-                    "L1_ms": 1000 * one["median"].iloc[0] / one["n_sentences"].iloc[0] if len(one) else float("nan"),
-                    "Lmax_sent_per_s": largest["n_sentences"] / largest["median"], "Lmax_batch": largest["batch_size"]})
-    return pd.DataFrame(out)
 
 
 def markdown(summary: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:

@@ -17,12 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 from common import atomic_output, run_main, sha256_file
+from natpipe.tables import DATA_LABELS
 
 COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "bleu_tok", "bp", "sacrebleu", "n_sentences", "signature", "config_sha256",
            "git_commit", "data_sha256", "host", "torch", "fairseq"]
 
-
-DATA_LABELS = {"raw": "R", "distill": "D", "mixdistill": "MD"}  # HRT Table 6 notation
 _BP = re.compile(r"\bBP = ([0-9]+(?:\.[0-9]+)?)")
 
 

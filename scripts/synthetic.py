@@ -13,18 +13,17 @@ import argparse
 import json
 import random
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import PipelineError, atomic_output, read_lines, run_main  # noqa: E402
-from evaluate import score_lines  # noqa: E402
-from fairseq_args import generate_args, remove_bpe_flag  # noqa: E402
-from subword import segmenter  # noqa: E402
+from common import PipelineError, atomic_output, read_lines, run_main
+from evaluate import score_lines
+from natpipe.registry import system_of
+from fairseq_args import generate_args, remove_bpe_flag
+from subword import segmenter
 
-from natpipe.masking import mask_positions  # noqa: E402
+from natpipe.blocks.masking import mask_positions
 
 COLUMNS = ["strategy", "p_mask", "chunk_size", "seed", "mask_rate", "n_masked", "n_tokens", "bleu_tok", "sacrebleu"]
 
@@ -95,8 +94,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model = json.loads(args.model)
-    if model["kind"] != "cmlm":
-        raise PipelineError(f"synthetic.cmlm: the filling model must be of kind cmlm, not {model['kind']}")
+    if not system_of(model).fills_masks:
+        raise PipelineError(f"synthetic.cmlm: a model of kind {model['kind']} cannot fill masks (use a cmlm)")
     system = load_system(generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint, args.subword,
                                        "test", gpus=0))
     hyps, refs_tok, refs_raw = read_lines(args.hyp), read_lines(args.ref_tok), read_lines(args.ref)

@@ -20,7 +20,8 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="JSON of models.<name>")
     parser.add_argument("--data-bin", required=True, help="raw or distilled data-bin (per data strategy)")
     parser.add_argument("--distill-bin", help="distilled data-bin for data: mixdistill")
-    parser.add_argument("--init-checkpoint", help="checkpoint to fine-tune from (HRT's FT)")
+    parser.add_argument("--inputs", default="{}", help="JSON of the extra files the system's training reads, by "
+                        "name (e.g. init: the checkpoint HRT's FT starts from)")
     parser.add_argument("--src", required=True)
     parser.add_argument("--tgt", required=True)
     parser.add_argument("--save-dir", required=True)
@@ -36,12 +37,14 @@ def main() -> None:
     if resumed:
         check_checkpoint(last, "delete it to train from scratch, or copy an intact checkpoint_<epoch>_<update>.pt "
                                "of that directory over it to resume from there")
-    elif args.init_checkpoint:
-        check_checkpoint(args.init_checkpoint)
+    inputs = json.loads(args.inputs)
+    for path in inputs.values():
+        if path.endswith(".pt"):
+            check_checkpoint(path)
     gpus = usable_gpus(args.gpus, args.cpu_fallback)
     start = time.time()
     run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus,
-                                          args.distill_bin, args.init_checkpoint),
+                                   args.distill_bin, inputs),
                 args.threads)
     write_json(args.done, {"resumed": resumed, "wall_seconds": round(time.time() - start, 1),
                            "save_dir": args.save_dir, **job_environment(args.gpus, gpus), "model": model})

@@ -21,9 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import PipelineError, atomic_path, run_main  # noqa: E402
+from common import PipelineError, atomic_path, run_main
 
 BUILD_HINT = ("`make install` builds it into .venv/bin with scripts/build_lmplz.sh (needs the Debian "
               "packages build-essential cmake zlib1g-dev libboost-program-options-dev "

@@ -11,14 +11,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import sacrebleu
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the natpipe package
 
-from common import PipelineError, run_main, write_json  # noqa: E402
-from fairseq_args import generate_args  # noqa: E402
+from common import run_main, write_json
+from fairseq_args import generate_args
 
 
 def best_point(grid: list[dict]) -> dict:
@@ -45,15 +43,13 @@ def main() -> None:
 
     import torch
 
-    from natpipe.decoding.ctc_beam import CTCBeamSearch
+    from natpipe.blocks.ctc_beam import CTCBeamSearch
     from natpipe.decoding.systems import load_system
 
     torch.set_num_threads(args.threads)
     model = json.loads(args.model)
     generate = model.setdefault("generate", {})
-    beam = generate.get("ctc_beam", 1)
-    if beam < 2:
-        raise PipelineError("generate.ctc_beam: the LM is used by CTC beam search, set ctc_beam > 1 (the paper: 20)")
+    beam = generate["ctc_beam"]  # > 1: the config check requires it of every row with lm
     # the decoder's log-probabilities from the prior mean; the search is redone per grid point
     model["generate"] = {**generate, "lm": False, "npd": 1, "ctc_beam": 1}
     system = load_system(generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint, args.subword,

@@ -1,4 +1,4 @@
-"""CTC prefix beam search (natpipe.decoding.ctc_beam, paper Eq. 6) against independent
+"""CTC prefix beam search (natpipe.blocks.ctc_beam, paper Eq. 6) against independent
 brute-force marginals, and scripts/train_lm.py with the real lmplz/build_binary and KenLM."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from natpipe.decoding.ctc_beam import LN10, CTCBeamSearch, Hypothesis, ctc_collapse
+from natpipe.blocks.ctc_beam import LN10, CTCBeamSearch, Hypothesis, ctc_collapse
 
 TRAIN_LM = REPO / "scripts" / "train_lm.py"
 # A fairseq-like dictionary: specials first, the blank last (not index 0 on purpose).
@@ -258,7 +258,7 @@ def test_train_lm_without_lmplz_anywhere_says_where_it_looked(tmp_path):
     (tmp_path / "lm.txt").write_text("a b c\n")
     result = subprocess.run([str(base_python), str(TRAIN_LM), "--text", str(tmp_path / "lm.txt"),
                              "--output", str(tmp_path / "lm.bin")], capture_output=True, text=True,
-                            env={"PATH": bare_path}, timeout=60)
+                            env={"PATH": bare_path, "PYTHONPATH": str(REPO)}, timeout=60)  # natpipe, not the venv
     line = one_error_line(result)
     assert "lmplz not found" in line and str(base_python.parent) in line and "on PATH" in line
     assert "make install" in line and "libboost-program-options-dev" in line

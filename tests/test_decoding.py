@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-import natpipe  # noqa: F401
+import natpipe.plugin  # noqa: F401
 from natpipe.decoding.length_cap import force_eos_beyond_cap, sentence_caps
 from natpipe.decoding.masked_fill import decoder_input, encode, fill_masks
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-import natpipe  # noqa: F401  (installs the cap)
+import natpipe.plugin  # noqa: F401  (installs the cap)
 from natpipe.decoding.length_cap import _force_eos_masked, force_eos_beyond_cap
 
 A, B = 1.2, 2

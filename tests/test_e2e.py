@@ -37,7 +37,7 @@ def test_checkpoints_were_averaged_and_training_is_recorded(tiny_run):
     assert done["model"]["train"]["max_update"] == 30 and done["gpus"] == 0
     import torch
 
-    import natpipe  # noqa: F401  (allow-lists the types in fairseq checkpoints)
+    import natpipe.plugin  # noqa: F401  (allow-lists the types in fairseq checkpoints)
 
     state = torch.load(system / "checkpoint.avg.pt", map_location="cpu")
     from natpipe.checkpoints import last_update_checkpoints
@@ -172,7 +172,7 @@ def test_synthetic_masking_points_and_exact_mask_counts(tiny_run):
 
     from subword import segmenter
 
-    from natpipe.masking import n_mask
+    from natpipe.blocks.masking import n_mask
 
     corpus = tiny_run / "results/tiny_en_de"
     table = pd.read_csv(corpus / "synthetic.csv")

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import natpipe  # noqa: F401
-import natpipe.criterions.fully_nat as fully_nat_criterion
+import natpipe.plugin  # noqa: F401
+import natpipe.systems.fully_nat.criterion as fully_nat_criterion
 from natpipe.blocks.ctc import collapse
 from natpipe.blocks.glancing import glance_counts, glance_mask, levenshtein
-from natpipe.criterions.fully_nat import FullyNATLoss, targets_without_eos
-from natpipe.decoding.fully_nat import FullyNATGenerator, teacher_scores
+from natpipe.systems.fully_nat.criterion import FullyNATLoss, targets_without_eos
+from natpipe.systems.fully_nat.generator import FullyNATGenerator, teacher_scores
 
 
 def vocabulary():

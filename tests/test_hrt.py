@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-import natpipe  # noqa: F401
-from natpipe.criterions.hrt import cmlm_sample, curriculum_split, skip_at_sample, skip_cmlm_sample
-from natpipe.decoding.hrt import HRTGenerator, nat_input, truncate_at_eos
-from natpipe.models.hrt import strided_positions
+import natpipe.plugin  # noqa: F401
+from natpipe.systems.hrt.criterion import cmlm_sample, curriculum_split, skip_at_sample, skip_cmlm_sample
+from natpipe.systems.hrt.generator import HRTGenerator, nat_input, truncate_at_eos
+from natpipe.systems.hrt.model import strided_positions
 
 PAD, EOS, BOS_K, B, MASK = 1, 2, 0, 2, 3  # fairseq: <s>=0 <pad>=1 </s>=2 <unk>=3
 Y1, Y2, Y3, Y4, Y5 = 11, 12, 13, 14, 15
@@ -146,7 +146,7 @@ def test_criterion_sums_the_four_task_losses_over_the_curriculum_split():
     loss equals cross-entropies computed here from hand-built decoder inputs."""
     import torch.nn.functional as F
 
-    from natpipe.criterions.hrt import HRTLoss
+    from natpipe.systems.hrt.criterion import HRTLoss
 
     model, vocab = tiny_hrt()
     a, b, c, d = (vocab.index(w) for w in "a b c d".split())
@@ -193,7 +193,7 @@ def test_the_swap_model_follows_the_system_to_another_device():
     """Table 7's second model is moved with the system (torch's meta device plays the GPU)."""
     from test_fully_nat import modules_reachable_from
 
-    from natpipe.decoding.hrt import HRTGenerator
+    from natpipe.systems.hrt.generator import HRTGenerator
     from natpipe.decoding.systems import LoadedSystem
 
     (model, vocab), (swap, _) = tiny_hrt(), tiny_hrt(layers=2)

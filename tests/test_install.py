@@ -22,14 +22,16 @@ from conftest import REPO
 
 SCRIPT = REPO / "scripts" / "install_env.py"
 UNREACHABLE = "http://127.0.0.1:9/"
-# The Makefile's install recipe before scripts/install_env.py, VENV substituted: the default
+# The Makefile's install recipe before scripts/install_env.py (plus natpipe's editable install),
+# VENV and the repository substituted: the default
 # path must run exactly these commands.
 OLD_RECIPE = [
     "python3 -m venv {venv}",
     "{venv}/bin/python -m pip install --disable-pip-version-check -q -c envs/constraints.txt -r envs/build.txt",
     "{venv}/bin/python -m pip install --disable-pip-version-check -q -c envs/constraints.txt -r envs/requirements.txt",
     "{venv}/bin/python -m pip install --disable-pip-version-check -q -c envs/constraints.txt --no-deps --no-build-isolation -r envs/fairseq.txt",
-    """{venv}/bin/python -c "import natpipe, fairseq, torch; print('[natpipe] fairseq', fairseq.__version__, 'torch', torch.__version__)\"""",
+    "{venv}/bin/python -m pip install --disable-pip-version-check -q -c envs/constraints.txt --no-deps --no-build-isolation -e {repo}",
+    """{venv}/bin/python -c "import natpipe.plugin, fairseq, torch; print('[natpipe] fairseq', fairseq.__version__, 'torch', torch.__version__)\"""",
 ]
 
 # Writes a wheel; also the build backend of the tiny "fairseq" sdist, which records whether
@@ -54,6 +56,9 @@ def write_wheel(directory, name, version, requires=(), module_code=None):
         for path, text in files.items():
             archive.writestr(path, text)
     return filename
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    return write_wheel(wheel_directory, "natpipe-tiny-project", "1.0")
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     code = f"VERSION = '1.0'\nCUDA_HOME = {os.environ.get('CUDA_HOME')!r}\n"
@@ -98,7 +103,12 @@ def requirement_files(root: Path, build: str, requirements: str, constraints: st
     for flag, text in files.items():
         (root / f"{flag}.txt").write_text(text)
         args += [f"--{flag}", str(root / f"{flag}.txt")]
-    return args
+    project = root / "project"  # natpipe's place: an editable install, no setuptools in these venvs
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[build-system]\nrequires = []\nbuild-backend = "tinybackend"\n'
+                                            'backend-path = ["."]\n')
+    (project / "tinybackend.py").write_text(WHEEL_CODE)
+    return args + ["--project", str(project)]
 
 
 def fake_node_torch(root: Path) -> Path:
@@ -201,7 +211,7 @@ def test_default_plan_is_the_old_recipe(tmp_path):
     result = install_env("install", "--plan", "--venv", str(venv), "--python", "python3",
                          env=offline_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert commands(result.stdout) == [shlex.split(line.format(venv=venv)) for line in OLD_RECIPE]
+    assert commands(result.stdout) == [shlex.split(line.format(venv=venv, repo=REPO)) for line in OLD_RECIPE]
     assert not venv.exists()
     # A GPU node's CUDA_HOME is removed for the fairseq build only, unless FAIRSEQ_CUDA=1.
     with_cuda = install_env("install", "--plan", "--venv", str(venv), "--python", "python3",
@@ -241,7 +251,7 @@ def test_system_plan_never_installs_torch_or_numpy(tmp_path):
     steps = commands(result.stdout)
     assert steps[0] == [base_python(), "-m", "venv", "--system-site-packages", str(venv)]
     installs = [step for step in steps if "pip" in step and "install" in step]
-    assert len(installs) == 3
+    assert len(installs) == 4 and installs[3][-2:] == ["-e", str(REPO)]  # build, pins, fairseq, natpipe
     constraints = str(venv / "natpipe-system-constraints.txt")
     for step in installs:
         assert not {"-U", "--upgrade", "--force-reinstall", "--ignore-installed"} & set(step)
@@ -293,7 +303,7 @@ def offline_install(tmp_path_factory):
     env = offline_env(root, CUDA_HOME="/opt/fake-cuda")
     venv = root / "venv"
     result = install_env("install", "--venv", str(venv), "--python", base_python(), "--wheelhouse", str(house),
-                         *files, "--check", "import natpipe_tiny_app, natpipe_tiny_fairseq", env=env)
+                         *files, "--check", "import natpipe_tiny_app, natpipe_tiny_fairseq, natpipe_tiny_project", env=env)
     return root, house, venv, env, result
 
 

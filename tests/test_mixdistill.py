@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-import natpipe  # noqa: F401  (compat layer before fairseq data modules)
+import natpipe.plugin  # noqa: F401  (compat layer before fairseq data modules)
 from fairseq.data import Dictionary, LanguagePairDataset
 
-from natpipe.data.mixdistill import MixDistillDataset, draw_raw_mask
+from natpipe.blocks.mixdistill import MixDistillDataset, draw_raw_mask
 
 N = 4000
 

@@ -1,18 +1,37 @@
-"""Paper tables: each of our rows lands in the HRT tables it belongs to, beside the right
-published number, with Δ = ours − paper; alpha comes from the speed harness's arithmetic."""
+"""Paper tables: each of our rows lands in the tables of its paper it belongs to (placed by its
+resolved model), beside the right published number, with Δ = ours − paper; alpha comes from the
+speed harness's arithmetic; the driver finds a paper's tables module by name."""
+import re
+
 import pandas as pd
 import pytest
 
+import natpipe.tables as nt
 import paper_tables as pt
 import speed
 from conftest import REPO
+from natpipe.systems.fully_nat import tables as fnat
+from natpipe.systems.hrt import tables as hrt
 
-PAPER = pt.paper_numbers(str(REPO / "data" / "papers" / "hrt.csv"))
+PAPER = nt.paper_numbers(str(REPO / "data" / "papers" / "hrt.csv"))
+
+
+def at_model(kind="at", data="raw", **generate):
+    """A resolved model of a kind without HRT's or Fully NAT's keys (at, cmlm)."""
+    return {"kind": kind, "data": data, "generate": {"beam": 5, "lenpen": 1.0, **generate}}
+
+
+def hrt_model(data="raw", k=2, b_at=5, b_nat=1):
+    return {"kind": "hrt", "data": data, "chunk_size": k, "init_from": None,
+            "curriculum": {"lambda": 1.0, "steps": None, "enabled": True},
+            "generate": {"beam": b_at, "lenpen": 1.0, "b_nat": b_nat, "skip_cmlm_from": None}}
 
 
 def row(name, paper_name, data="raw", ablation=None, k=2, b_at=5, b_nat=1):
-    return {"corpus": "c", "row": name, "paper_name": paper_name, "ablation": ablation, "data": data,
-            "chunk_size": k, "generate": {"beam": b_at, "b_nat": b_nat}, "src": "en", "tgt": "de", "reference": "at"}
+    model = (hrt_model(data, k, b_at, b_nat) if paper_name.startswith("HRT")
+             else at_model("cmlm" if paper_name.startswith("CMLM") else "at", data, beam=b_at))
+    return {"corpus": "c", "row": name, "paper_name": paper_name, "ablation": ablation, "model": model,
+            "lm_order": 4, "src": "en", "tgt": "de", "reference": "at"}
 
 
 ROWS = [row("at", "AT"), row("hrt", "HRT", "mixdistill", "full"), row("hrt_cl", "HRT", "mixdistill", "-CL"),
@@ -38,11 +57,11 @@ def table_rows(markdown, title):
 
 
 def test_each_row_lands_in_its_tables_with_the_published_number_and_delta():
-    markdown = pt.hrt_tables(ROWS, BLEU, PAPER, speed_summary())
+    markdown = hrt.tables(ROWS, BLEU, PAPER, speed_summary(), {})
     table6 = table_rows(markdown, "Table 6")
     assert set(table6) == {"at", "hrt"}  # a k=3 or ablated HRT is not Table 6's HRT
-    hrt = table6["hrt"]
-    assert hrt[3] == "MD" and hrt[4:7] == ["21.00", "28.49", f"{21.0 - 28.49:.2f}"]
+    full = table6["hrt"]
+    assert full[3] == "MD" and full[4:7] == ["21.00", "28.49", f"{21.0 - 28.49:.2f}"]
     assert table6["at"][3] == "R" and table6["at"][5] == "27.45"
     table9 = table_rows(markdown, "Table 9")
     assert set(table9) == {"hrt", "hrt_cl"}
@@ -55,10 +74,10 @@ def test_each_row_lands_in_its_tables_with_the_published_number_and_delta():
 
 def test_alpha_averages_come_from_the_same_run_and_table_10_shows_both_sides():
     summary = speed_summary()
-    alphas = pt.mean_alphas(summary)
+    alphas = nt.mean_alphas(summary)
     assert alphas[("c", "CMLM10", "cpu")] == pytest.approx((10 / 20 + 2 / 8) / 2)
     assert alphas[("c", "hrt", "cpu")] == pytest.approx((2.0 + 2.0) / 2)
-    markdown = pt.hrt_tables(ROWS, BLEU, PAPER, summary)
+    markdown = hrt.tables(ROWS, BLEU, PAPER, summary, {})
     table8 = table_rows(markdown, "Table 8")
     # columns: BLEU (ours, paper, Δ), alpha GPU (no GPU here: –, paper 1.7), alpha CPU (ours 2.00, paper 1.6)
     assert table8["hrt"][7:9] == ["–", "1.70"] and table8["hrt"][10:13] == ["2.00", "1.60", "0.40"]
@@ -70,15 +89,22 @@ def test_alpha_averages_come_from_the_same_run_and_table_10_shows_both_sides():
 
 # Fully NAT (Gu & Kong 2021) ---------------------------------------------------------------------
 
-FNAT_PAPER = pt.paper_numbers(str(REPO / "data" / "papers" / "fully_nat.csv"))
+FNAT_PAPER = nt.paper_numbers(str(REPO / "data" / "papers" / "fully_nat.csv"))
 
 
 def frow(name, data="distill", loss="ctc", vae=False, glancing="none", ratio=3.0, paper_name="FNAT", kind="fnat",
          **generate):
-    return {"corpus": "c", "row": name, "paper_name": paper_name, "kind": kind, "ablation": None, "data": data,
-            "chunk_size": 2, "generate": {"ctc_beam": 1, "lm": False, "npd": 1, **generate}, "loss": loss,
-            "vae": vae, "glancing": glancing, "upsample_ratio": ratio, "lm_order": 4, "src": "en", "tgt": "de",
-            "reference": "at"}
+    """A row; kind fnat: a resolved Fully-NAT model (vae True: latents), another kind: at_model."""
+    if kind == "fnat":
+        model = {"kind": "fnat", "data": data, "loss": loss, "upsample_ratio": ratio, "glancing": glancing,
+                 "f_ratio": 0.5, "vae": {"latent_dim": 8, "posterior_layers": 3, "free_bits": 1.0,
+                                         "anneal_updates": 0} if vae else None,
+                 "generate": {"beam": 5, "lenpen": 1.0, "ctc_beam": 1, "lm": False, "lm_alpha": None,
+                              "lm_beta": None, "npd": 1, "npd_temperature": 0.1, **generate}}
+    else:
+        model = at_model(kind, data, **generate)
+    return {"corpus": "c", "row": name, "paper_name": paper_name, "ablation": None, "model": model,
+            "lm_order": 4, "src": "en", "tgt": "de", "reference": "at"}
 
 
 FNAT_ROWS = [
@@ -131,30 +157,30 @@ def fnat_speed_summary():
     ({"data": "raw", "loss": "ce", "vae": True, "glancing": "rnd"}, "VAE+RND"),
 ])
 def test_fnat_setting_names_the_techniques_in_table_4_order(config, expected):
-    assert pt.fnat_setting(frow("x", **config)) == expected
+    assert fnat.fnat_setting(frow("x", **config)) == expected
     if expected != "VAE+RND":  # every other combination is a Table 4 row of the paper
         assert ("table4", "FNAT", expected, "bleu_en_de") in FNAT_PAPER
 
 
 def test_fnat_decoding_strings_match_table_3():
-    assert [pt.fully_nat_setting("table3", r) for r in FNAT_ROWS[6:10]] == [
+    assert [fnat.fully_nat_setting("table3", r) for r in FNAT_ROWS[6:10]] == [
         "KD+CTC+VAE;decode=beam20", "KD+CTC+VAE;decode=beam20+lm4", "KD+CTC+VAE;decode=npd5",
         "KD+CTC+VAE;decode=npd5+beam20+lm4"]
-    assert all(("table3", "FNAT", pt.fully_nat_setting("table3", r), "bp") in FNAT_PAPER for r in FNAT_ROWS[7:10])
-    assert pt.fnat_decoding(FNAT_ROWS[2]) == "" and pt.ratio_label(2) == "2.0" and pt.ratio_label(2.25) == "2.25"
+    assert all(("table3", "FNAT", fnat.fully_nat_setting("table3", r), "bp") in FNAT_PAPER for r in FNAT_ROWS[7:10])
+    assert fnat.fnat_decoding(FNAT_ROWS[2]) == "" and fnat.ratio_label(2) == "2.0" and fnat.ratio_label(2.25) == "2.25"
 
 
 def test_latency_is_the_median_pass_over_the_sentences_timed():
-    lat = pt.latencies(fnat_speed_summary())
+    lat = nt.latencies(fnat_speed_summary())
     assert lat[("c", "fnat_kdctc", "cpu")] == pytest.approx({"b1": 50.0, "max": 10.0, "max_batch": 32})
     assert lat[("c", "fnat_kdctc", "cuda")] == pytest.approx({"b1": 20.0, "max": 2.0, "max_batch": 32})
     assert lat[("c", "fnat_l15", "cpu")]["b1"] is None and lat[("c", "fnat_l15", "cpu")]["max"] == pytest.approx(40.0)
-    alphas = pt.batch_alphas(fnat_speed_summary(), 1)
+    alphas = nt.batch_alphas(fnat_speed_summary(), 1)
     assert alphas[("c", "fnat_kdctc", "cpu")] == pytest.approx(20.0) and alphas[("c", "fnat_kdctc", "cuda")] == pytest.approx(25.0)
 
 
 def test_fully_nat_rows_land_in_their_tables_with_the_published_number_and_delta():
-    markdown = pt.fully_nat_tables(FNAT_ROWS, FNAT_BLEU, FNAT_PAPER, fnat_speed_summary(), FNAT_BP)
+    markdown = fnat.tables(FNAT_ROWS, FNAT_BLEU, FNAT_PAPER, fnat_speed_summary(), FNAT_BP)
     assert markdown.startswith("# Fully-NAT tables: natpipe vs the paper")
     assert "other_fnat" not in markdown
     bleu = {name: FNAT_BLEU[("c", name)] for _, name in FNAT_BLEU}
@@ -202,10 +228,10 @@ def test_fully_nat_rows_land_in_their_tables_with_the_published_number_and_delta
 
 
 def test_a_table_without_rows_says_so_and_hrt_rows_stay_out_of_fully_nat_tables():
-    markdown = pt.fully_nat_tables(ROWS[1:3], BLEU, FNAT_PAPER, speed_summary(), {})
+    markdown = fnat.tables(ROWS[1:3], BLEU, FNAT_PAPER, speed_summary(), {})
     assert markdown.count("(no row of this run belongs to this table)") == 5
-    hrt = pt.hrt_tables(ROWS + FNAT_ROWS[:3], {**FNAT_BLEU, **BLEU}, PAPER, speed_summary())
-    assert hrt == pt.hrt_tables(ROWS, BLEU, PAPER, speed_summary())  # FNAT rows are no HRT system
+    mixed = hrt.tables(ROWS + FNAT_ROWS[:3], {**FNAT_BLEU, **BLEU}, PAPER, speed_summary(), {})
+    assert mixed == hrt.tables(ROWS, BLEU, PAPER, speed_summary(), {})  # FNAT rows are no HRT system
 
 
 def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, monkeypatch, capsys):
@@ -235,4 +261,18 @@ def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, mo
                                       "--summary", str(summary), "--out", str(tmp_path / "x.md")])
     with pytest.raises(SystemExit):
         pt.run_main(pt.main)
-    assert "no tables for paper 'xlmd'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no tables for paper 'xlmd'" in err and "fully_nat" in err and "hrt" in err
+
+
+def test_the_driver_finds_a_papers_module_by_name_and_refuses_an_unknown_paper():
+    assert nt.paper_module("hrt") is hrt and nt.paper_module("fully_nat") is fnat
+    markdown = nt.render("hrt", ROWS, BLEU, PAPER, speed_summary(), {})
+    assert markdown.startswith("# HRT tables") and table_rows(markdown, "Table 6")["hrt"][5] == "28.49"
+    assert nt.render("fully_nat", FNAT_ROWS, FNAT_BLEU, FNAT_PAPER, fnat_speed_summary(), FNAT_BP).startswith(
+        "# Fully-NAT tables")
+    for unknown in ("xlmd", "at", "../hrt"):  # at: a system package without tables.py
+        with pytest.raises(nt.UnknownPaper, match=f"no tables for paper '{re.escape(unknown)}'") as info:
+            nt.render(unknown, ROWS, BLEU, PAPER, speed_summary(), {})
+        known = str(info.value).split("(known: ")[1].rstrip(")").split(", ")
+        assert {"fully_nat", "hrt"} <= set(known) and not {"at", "nat"} & set(known)

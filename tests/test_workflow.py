@@ -1,5 +1,6 @@
 """The Snakemake DAG: dry runs of the default config and every preset, config errors, targets."""
 import re
+import shlex
 
 import pytest
 import yaml
@@ -184,7 +185,7 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
     ({"models": {"hrt_sample": {"generate": {"skip_cmlm_from": "at_sample"}}}},
      "config key models.hrt_sample.generate.skip_cmlm_from: 'at_sample' must be a model of kind hrt"),
     ({"models": {"cmlm_sample": {"kind": "ctc"}}},
-     "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'nat', 'cmlm', 'hrt', 'fnat']"),
+     "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'fnat', 'hrt', 'nat', 'cmlm']"),
     ({"models": {"at_sample": {"loss": "ctc"}}}, "config key models.at_sample.loss: only models of kind fnat have loss"),
     ({"models": {"fnat_ctc_sample": {"generate": {"npd": 3}}}},
      "config key models.fnat_ctc_sample.generate.npd: noisy parallel decoding samples VAE latents: set vae"),
@@ -229,3 +230,30 @@ def test_gettext_source_is_built_once_and_split_into_parts(tmp_path):
     assert counts["gettext_corpus"] == 1 and counts["assemble_split"] == 3
     assert ("--lang de --catalog-dir /usr/share/locale --valid 1000 --test 1000 --extra-packages vlc-l10n "
             "--cache data/downloads/debs --drop-placeholders") in result.stdout
+
+
+NASTY = "dir with space/it's; touch PWNED"
+
+
+def test_config_values_with_a_space_a_quote_and_a_semicolon_reach_the_scripts_as_one_argument(tmp_path):
+    """The download mirror and a gettext source's directories are pasted into shell commands:
+    each must arrive as exactly one argument, and the `;` must run nothing."""
+    override = tmp_path / "nasty.yaml"
+    override.write_text(yaml.safe_dump({"mirror": NASTY}))
+    result = snakemake("-n", "-p", "--forceall", "--configfile", "configs/wmt16_en_ro.yaml", override,
+                       "--directory", tmp_path, check=True)
+    commands = [line for line in result.stdout.splitlines() if "download.py fetch" in line]
+    assert commands
+    for command in commands:
+        words = shlex.split(command)
+        assert words[words.index("--mirror") + 1] == NASTY and "touch" not in words
+    gettext = tmp_path / "gt.yaml"
+    gettext.write_text(yaml.safe_dump({"run": ["gt"], "corpora": {"gt": {
+        "src": "en", "tgt": "de", "sources": {"catalogs": {"kind": "gettext", "lang": "de", "catalog_dir": NASTY,
+                                                           "extra_packages": ["vlc-l10n"], "cache_dir": NASTY}},
+        "splits": {"train": ["catalogs:train"], "valid": ["catalogs:valid"], "test": ["catalogs:test"]},
+        "preprocess": {"subword": {"method": "sentencepiece", "vocab_size": 1000}}, "teacher": "at_sample", "systems": ["at_sample"]}}}))
+    result = snakemake("-n", "-p", "--configfile", gettext, "--directory", tmp_path, check=True)
+    words = shlex.split(next(line for line in result.stdout.splitlines() if "gettext_corpus.py" in line))
+    assert words[words.index("--catalog-dir") + 1] == NASTY and words[words.index("--cache") + 1] == NASTY
+    assert not (tmp_path / "PWNED").exists()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from natpipe.blocks.masking import apply_mask
+
 
 def decoder_input(targets: list[list[int]], masks: list[list[int]], bos: int, eos: int, pad: int,
                   mask: int) -> torch.Tensor:
@@ -16,10 +18,7 @@ def decoder_input(targets: list[list[int]], masks: list[list[int]], bos: int, eo
     width = max(len(t) for t in targets) + 2
     batch = torch.full((len(targets), width), pad, dtype=torch.long)
     for row, (tokens, positions) in enumerate(zip(targets, masks)):
-        masked = list(tokens)
-        for i in positions:
-            masked[i] = mask
-        batch[row, :len(tokens) + 2] = torch.tensor([bos, *masked, eos])
+        batch[row, :len(tokens) + 2] = torch.tensor([bos, *apply_mask(tokens, positions, mask), eos])
     return batch
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-import natpipe  # noqa: F401  (compatibility layer and length cap before fairseq is used)
+import natpipe.plugin  # noqa: F401  (compatibility layer and length cap before fairseq is used)
 
 
 @dataclass

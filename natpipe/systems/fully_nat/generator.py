@@ -1,7 +1,7 @@
 """Fully-NAT inference: one decoder pass per candidate, read off greedily or by CTC beam search.
 
 * Greedy: argmax per position, then the model's output rule (CTC collapse, AXE blank removal).
-* Beam (`beam > 1`, CTC only): natpipe.decoding.ctc_beam over each sentence's log-probabilities,
+* Beam (`beam > 1`, CTC only): natpipe.blocks.ctc_beam over each sentence's log-probabilities,
   optionally with the corpus's n-gram LM and Eq. (6)'s alpha, beta.
 * NPD (`npd_samples = m > 1`, VAE only): candidate 0 decodes from the prior mean, candidates
   1 .. m-1 from z ~ N(mu, (t sigma)^2) with t = `npd_temperature` (0.1 in the paper); all m run
@@ -47,7 +47,7 @@ class FullyNATGenerator:
         self.eos, self.pad = tgt_dict.eos(), tgt_dict.pad()
         self.search = None
         if beam > 1:
-            from natpipe.decoding.ctc_beam import CTCBeamSearch
+            from natpipe.blocks.ctc_beam import CTCBeamSearch
 
             self.search = CTCBeamSearch(list(tgt_dict.symbols), model.blank, beam=beam, lm_path=lm_path or None,
                                         alpha=alpha, beta=beta)

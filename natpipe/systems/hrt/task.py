@@ -1,5 +1,5 @@
 """`--task translation_hrt`: MixDistill translation data (or raw data alone) for HRT training,
-and HRT's two-stage generator (natpipe.decoding.hrt) for fairseq-generate and the speed harness.
+and HRT's two-stage generator (natpipe.systems.hrt.generator) for fairseq-generate and the speed harness.
 """
 
 # No `from __future__ import annotations`: fairseq reads these dataclass field types at runtime.
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationTask
 
-from natpipe.tasks.translation_mixdistill import MixDistillConfig, MixDistillTranslationTask
+from natpipe.blocks.mixdistill_task import MixDistillConfig, MixDistillTranslationTask
 
 
 @dataclass
@@ -27,7 +27,7 @@ class HRTTranslationTask(MixDistillTranslationTask):
         return TranslationTask.load_dataset(self, split, epoch=epoch, combine=combine, **kwargs)
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, prefix_allowed_tokens_fn=None):
-        from natpipe.decoding.hrt import HRTGenerator
+        from natpipe.systems.hrt.generator import HRTGenerator
 
         from natpipe.checkpoints import load_auxiliary_model
 

@@ -12,7 +12,7 @@
 * Glancing (the criterion's GLAT/RND) replaces chosen decoder inputs by target embeddings:
   `decode(..., glance_tokens, glance_mask)`.
 
-The criterion (natpipe.criterions.fully_nat) and the generator (natpipe.decoding.fully_nat) call
+The criterion (natpipe.systems.fully_nat.criterion) and the generator (natpipe.systems.fully_nat.generator) call
 the steps below explicitly; `forward` is not used.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask, load_langpair_dataset
 from omegaconf import II
 
-from natpipe.data.mixdistill import MixDistillDataset
+from natpipe.blocks.mixdistill import MixDistillDataset
 
 
 @dataclass

@@ -17,13 +17,13 @@ import math
 
 import torch
 
+from natpipe.blocks.masking import expand_chunks
+
 
 def nat_input(z: list[int], k: int, bos: int, mask: int) -> list[int]:
-    """[B] followed by k-1 masks before every Skip-AT token."""
-    out = [bos]
-    for token in z:
-        out += [mask] * (k - 1) + [token]
-    return out
+    """[B] followed by k-1 masks before every Skip-AT token: the CHUNK pattern of training's
+    Skip-CMLM input, so the decoder sees at inference what it learnt on."""
+    return expand_chunks([bos, *z], k, mask)
 
 
 def truncate_at_eos(tokens: list[int], eos: int) -> int:

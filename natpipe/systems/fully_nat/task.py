@@ -1,5 +1,5 @@
 """`--task translation_fully_nat`: plain translation data (raw or distilled data-bin) for the
-Fully-NAT model, and its one-pass generator (natpipe.decoding.fully_nat) for fairseq-generate
+Fully-NAT model, and its one-pass generator (natpipe.systems.fully_nat.generator) for fairseq-generate
 and the speed harness: greedy, CTC beam search with an optional n-gram LM, NPD.
 """
 
@@ -24,7 +24,7 @@ class FullyNATTaskConfig(TranslationConfig):
 @register_task("translation_fully_nat", dataclass=FullyNATTaskConfig)
 class FullyNATTranslationTask(TranslationTask):
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, prefix_allowed_tokens_fn=None):
-        from natpipe.decoding.fully_nat import FullyNATGenerator
+        from natpipe.systems.fully_nat.generator import FullyNATGenerator
 
         from natpipe.checkpoints import load_auxiliary_model
 

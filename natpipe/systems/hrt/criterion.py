@@ -24,6 +24,8 @@ from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_l
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 
+from natpipe.blocks.masking import chunk_mask, masked_input_output, random_count_mask
+
 
 def curriculum_split(n: int, step: int, total_steps: int, lam: float = 1.0, enabled: bool = True) -> int:
     """How many of the batch's n sentences build the primary tasks at this update."""
@@ -58,26 +60,15 @@ def skip_cmlm_sample(target: torch.Tensor, k: int, bos: int, mask: int, pad: int
     """(decoder input, output) of TASK-SKIP-CMLM: every k-th token kept, the others masked;
     output is pad wherever no loss is taken (kept tokens, [B], padding)."""
     extended = extended_targets(target, k, pad, eos)
-    columns = torch.arange(1, extended.size(1) + 1, device=target.device)[None, :]
-    masked = (columns % k != 0) & extended.ne(pad)
-    prev = torch.cat([extended.new_full((extended.size(0), 1), bos), extended.masked_fill(masked, mask)], dim=1)
-    output = torch.cat([extended.new_full((extended.size(0), 1), pad), extended.masked_fill(~masked, pad)], dim=1)
-    return prev, output
+    masked = chunk_mask(extended.ne(pad), k, start=1)  # CHUNK counted from [B]: [B] y_k y_2k .. kept
+    return masked_input_output(extended, masked, bos, mask, pad)
 
 
 def cmlm_sample(target: torch.Tensor, bos: int, mask: int, pad: int, eos: int, generator: torch.Generator):
     """(decoder input, output) of TASK-CMLM: per sentence, a uniform number 1..N of its N tokens
     (not </s>) masked at uniformly random positions."""
-    tokens = target.ne(pad) & target.ne(eos)
-    lengths = tokens.sum(1)
-    scores = torch.rand(target.shape, generator=generator).to(target.device).masked_fill(~tokens, 2.0)
-    counts = (torch.rand(len(lengths), generator=generator).to(target.device) * lengths).long() + 1
-    counts = torch.minimum(counts, lengths)
-    ranks = scores.argsort(1).argsort(1)
-    masked = (ranks < counts[:, None]) & tokens
-    prev = torch.cat([target.new_full((target.size(0), 1), bos), target.masked_fill(masked, mask)], dim=1)
-    output = torch.cat([target.new_full((target.size(0), 1), pad), target.masked_fill(~masked, pad)], dim=1)
-    return prev, output
+    masked = random_count_mask(target.ne(pad) & target.ne(eos), generator)
+    return masked_input_output(target, masked, bos, mask, pad)
 
 
 @dataclass

@@ -1,1 +1,0 @@
-"""Datasets shared by every natpipe system."""

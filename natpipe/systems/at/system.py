@@ -1,0 +1,30 @@
+"""Registry entry of the autoregressive Transformer (fairseq's own model, task and beam search)."""
+from __future__ import annotations
+
+from natpipe.registry import System
+
+
+class AutoregressiveTransformer(System):
+    kind = "at"
+    summary = "autoregressive Transformer (teachers; arch transformer, transformer_wmt_en_de_big, ...)"
+    teaches = True
+
+    def task_args(self, model, distill_bin):
+        if model["data"] == "mixdistill":
+            return ["--task", "translation_mixdistill", "--distill-data", distill_bin, "--p-raw", str(model["p_raw"])]
+        return ["--task", "translation"]
+
+    def criterion_args(self, model):
+        return ["--criterion", "label_smoothed_cross_entropy", "--label-smoothing", str(model["train"]["label_smoothing"])]
+
+    def decode_args(self, search, model):
+        return ["--task", "translation", *beam_search_args(search)]
+
+
+def beam_search_args(search: dict) -> list[str]:
+    """fairseq's beam search: test decoding of AT rows and the teacher's distillation."""
+    return ["--beam", str(search["beam"]), "--lenpen", str(search["lenpen"]), "--max-tokens", str(search["max_tokens"]),
+            "--max-len-a", str(search["max_len_a"]), "--max-len-b", str(search["max_len_b"])]
+
+
+SYSTEMS = [AutoregressiveTransformer()]

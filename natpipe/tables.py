@@ -1,0 +1,201 @@
+"""The papers' tables: the machinery every paper shares, and the driver that finds a paper's own.
+
+Published numbers live in data/papers/<paper>.csv (table, system, setting, metric, value); a
+paper's tables live in natpipe/systems/<paper>/tables.py, whose `tables(rows, bleu, paper,
+summary, bp) -> str` returns the markdown. Adding a paper is adding that module: `render` finds it
+by name, nothing here lists the papers.
+
+A row (scripts/paper_tables.py --rows, from natpipe.workflow) is {corpus, row, paper_name,
+ablation, model, lm_order, src, tgt, reference}; `model` is the row's resolved model (its kind's
+keys with their defaults, its variant merged into `generate`), so a table reads the settings it
+varies from there and restates no default. Our BLEU is the test-set tokenized BLEU of summary.csv
+(`bp`: its brevity penalty); alpha, speed-ups and latencies come from the speed CSV of the same
+run and device. Δ = ours − paper.
+
+Pure Python + pandas (no torch, no fairseq): the tables job runs without them.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+import pandas as pd
+
+from natpipe.errors import PipelineError
+from natpipe.registry import paper_packages
+
+DATA_LABELS = {"raw": "R", "distill": "D", "mixdistill": "MD"}  # the papers' training-data notation
+
+
+class UnknownPaper(PipelineError):
+    """No natpipe/systems/<paper>/tables.py for this name."""
+
+
+def paper_module(paper: str) -> ModuleType:
+    """natpipe.systems.<paper>.tables; only names of packages that have one are imported."""
+    known = paper_packages()
+    if paper not in known:
+        raise UnknownPaper(f"no tables for paper '{paper}' (known: {', '.join(known) or 'none'})")
+    return importlib.import_module(f"natpipe.systems.{paper}.tables")
+
+
+def render(paper: str, rows: list[dict], bleu: dict, paper_numbers: dict, summary: pd.DataFrame, bp: dict) -> str:
+    """One paper's markdown: its module's `tables` on our rows and the published numbers."""
+    return paper_module(paper).tables(rows, bleu, paper_numbers, summary, bp)
+
+
+# Inputs -------------------------------------------------------------------------------------------
+
+
+def paper_numbers(path: str) -> dict:
+    """(table, system, setting, metric) -> the published value."""
+    table = pd.read_csv(path, dtype={"setting": str}, keep_default_na=False)
+    return {(r.table, r.system, r.setting, r.metric): float(r.value) for r in table.itertuples()}
+
+
+# Speed arithmetic, shared with the harness (scripts/speed.py) --------------------------------------
+
+
+def summarize(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Median time, spread and alpha per (run, device, system, batch); alpha only within a run."""
+    ok = table[table["status"] == "ok"]
+    grouped = ok.groupby(["run_id", "device", "system", "batch_size"], sort=False)
+    summary = grouped.agg(median=("seconds", "median"), fastest=("seconds", "min"), slowest=("seconds", "max"),
+                          runs=("seconds", "size"), n_sentences=("n_sentences", "first"),
+                          agreement=("agreement", "min")).reset_index()
+    ref = summary[summary["system"] == reference].set_index(["run_id", "device", "batch_size"])["median"]
+    if ref.empty:
+        raise PipelineError(f"speed: the reference row '{reference}' has no successful timing")
+    keys = list(zip(summary["run_id"], summary["device"], summary["batch_size"]))
+    summary["alpha"] = [ref.get(key, float("nan")) / median for key, median in zip(keys, summary["median"])]
+    summary["spread_pct"] = 100 * (summary["slowest"] - summary["fastest"]) / summary["median"]
+    return summary
+
+
+def latency_throughput(summary: pd.DataFrame) -> pd.DataFrame:
+    """L1: ms per sentence at batch 1; Lmax: sentences/s at the largest batch that ran."""
+    out = []
+    for (device, system), part in summary.groupby(["device", "system"], sort=False):
+        one = part[part["batch_size"] == 1]
+        largest = part.loc[part["batch_size"].idxmax()]
+        out.append({"device": device, "system": system,
+                    "L1_ms": 1000 * one["median"].iloc[0] / one["n_sentences"].iloc[0] if len(one) else float("nan"),
+                    "Lmax_sent_per_s": largest["n_sentences"] / largest["median"], "Lmax_batch": largest["batch_size"]})
+    return pd.DataFrame(out)
+
+
+def speed_summaries(speed_csvs: list[str], reference: dict) -> pd.DataFrame:
+    """Median time and alpha per (corpus, run, device, system, batch), by the speed harness's own
+    arithmetic (alpha only within one run and device)."""
+    parts = []
+    for path in speed_csvs:
+        table = pd.read_csv(path)
+        for corpus, part in table.groupby("corpus"):
+            parts.append(summarize(part, reference[corpus]).assign(corpus=corpus))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["corpus", "run_id", "device", "system", "batch_size", "median", "alpha", "n_sentences"])
+
+
+def mean_alphas(summary: pd.DataFrame) -> dict:
+    """(corpus, row, device) -> alpha averaged over batch sizes (the papers' "Avg" column)."""
+    grouped = summary.groupby(["corpus", "system", "device"])["alpha"].mean()
+    return {key: float(value) for key, value in grouped.items()}
+
+
+def batch_alphas(summary: pd.DataFrame, batch: int = 1) -> dict:
+    """(corpus, row, device) -> alpha at one batch size (Fully-NAT's speed-up at one sentence per batch)."""
+    grouped = summary[summary["batch_size"] == batch].groupby(["corpus", "system", "device"])["alpha"].mean()
+    return {key: float(value) for key, value in grouped.items()}
+
+
+def latencies(summary: pd.DataFrame) -> dict:
+    """(corpus, row, device) -> {"b1": ms per sentence at batch 1 (None: batch 1 not timed),
+    "max": ms per sentence at the largest batch that ran, "max_batch": that batch}, by the speed
+    harness's own L1/Lmax arithmetic: a timed pass translates all n_sentences of the set, so
+    latency = median seconds of the pass / n_sentences x 1000."""
+    out = {}
+    for corpus, part in summary.groupby("corpus"):
+        for r in latency_throughput(part).itertuples():
+            out[(corpus, r.system, r.device)] = {"b1": None if pd.isna(r.L1_ms) else float(r.L1_ms),
+                                                 "max": 1000.0 / float(r.Lmax_sent_per_s),
+                                                 "max_batch": int(r.Lmax_batch)}
+    return out
+
+
+# Markdown -----------------------------------------------------------------------------------------
+
+
+def fmt(value, digits: int = 2) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def compare(ours, theirs, delta: bool = True, missing: str = "–", digits: int = 2) -> list[str]:
+    """Cells ours | paper (| Δ = ours − paper); `missing` stands for a number we do not have."""
+    absent = ours is None or pd.isna(ours)
+    cells = [missing if absent else fmt(ours, digits), fmt(theirs, digits)]
+    if delta:
+        cells.append(fmt(None if absent or theirs is None else ours - theirs, digits))
+    return cells
+
+
+@dataclass(frozen=True)
+class Column:
+    """One compared quantity of a table: our value for a row, and the paper's metric key for that
+    row (None, or `metric` None: the paper has no such number; without `metric` only our cell)."""
+    label: str
+    ours: Callable[[dict], float | None]
+    metric: Callable[[dict], str | None] | None = None
+    delta: bool = True
+    missing: str = "–"
+    paper_label: str | None = None
+    digits: int = 2
+
+    def header(self) -> list[str]:
+        if self.metric is None:
+            return [f"{self.label} ours"]
+        return [f"{self.label} ours", self.paper_label or f"{self.label} paper"] + ([f"{self.label} Δ"] if self.delta else [])
+
+    def cells(self, row: dict, table: str, setting: str, paper: dict) -> list[str]:
+        ours = self.ours(row)
+        if self.metric is None:
+            return [self.missing if ours is None or pd.isna(ours) else fmt(ours, self.digits)]
+        key = self.metric(row)
+        theirs = paper.get((table, row["paper_name"], setting, key)) if key else None
+        return compare(ours, theirs, self.delta, self.missing, self.digits)
+
+
+def markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def section(title: str, header: list[str], body: list[str], note: str | None = None) -> list[str]:
+    """One markdown table under its `## title` (the placeholder line when no row belongs to it)."""
+    lines = [f"## {title}", ""] + ([note, ""] if note else [])
+    if not body:
+        return lines + ["(no row of this run belongs to this table)", ""]
+    return lines + [markdown_row(header), "|---" * len(header) + "|", *body, ""]
+
+
+def comparison_section(title: str, table: str, entries: list[tuple[dict, str, str]], columns: list[Column],
+                       paper: dict, note: str | None = None) -> list[str]:
+    """entries: (row, the paper's setting key, the setting as printed) in table order."""
+    body = []
+    for row, setting, shown in entries:
+        cells = [row["corpus"], row["row"], row["paper_name"], shown]
+        for column in columns:
+            cells += column.cells(row, table, setting, paper)
+        body.append(markdown_row(cells))
+    header = ["corpus", "row", "paper system", "setting"] + [h for column in columns for h in column.header()]
+    return section(title, header, body, note)
+
+
+def metric_name(metric: str, src: str, tgt: str) -> str:
+    """The CSV's metric key: BLEU is per language pair (bleu_en_de), other metrics are not."""
+    return {"bleu": f"bleu_{src}_{tgt}", "bleu_test": f"bleu_test_{src}_{tgt}"}.get(metric, metric)
+
+
+def bleu_column(bleu: dict, label: str = "bleu") -> Column:
+    return Column(label, lambda row: bleu.get((row["corpus"], row["row"])),
+                  lambda row: metric_name("bleu", row["src"], row["tgt"]))

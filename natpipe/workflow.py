@@ -1,0 +1,508 @@
+"""Config resolution of the Snakemake workflow: rows, checkpoints, paths, resources and shell flags.
+
+rules/common.smk builds one `Workflow` from the validated config and the path table; the rules
+call its methods (input functions take the wildcards). Plain Python, so that every resolution is
+unit-tested without Snakemake. Kinds are never compared here: what differs between systems is
+asked of the registry (natpipe.registry). Every config value that reaches a shell command is
+quoted here (shlex) or by the rule (`:q`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+from urllib.parse import urlparse
+
+from natpipe.config import LABELS, base_schema, validate
+from natpipe.registry import Files, config_error, system_of
+
+SPLITS = ["train", "valid", "test"]
+SIDES = ["src", "tgt"]
+
+
+# Every results path in one place; rules fill the wildcards.
+PATHS = {
+    "download": "data/downloads/{filename}",
+    "source_all": "results/{corpus}/raw/sources/{source}/all.{side}",
+    "source_part": "results/{corpus}/raw/sources/{source}/{part}.{side}",
+    "raw": "results/{corpus}/raw/{split}.{side}",
+    "tok": "results/{corpus}/prep/tok/{split}.{side}",
+    "clean": "results/{corpus}/prep/clean/train.{side}",
+    "clean_stats": "results/{corpus}/prep/clean/stats.json",
+    "subword_model": "results/{corpus}/prep/subword.model",
+    "subword": "results/{corpus}/prep/subword/{split}.{lang}",
+    "data_bin": "results/{corpus}/data-bin",
+    "distill_shard": "results/{corpus}/distill/shards/{shard}.tgt",
+    "distill_shard_stats": "results/{corpus}/distill/shards/{shard}.json",
+    "distill_external": "results/{corpus}/distill/external.tgt",
+    "distill_text": "results/{corpus}/distill/train.{side}",
+    "distill_stats": "results/{corpus}/distill/stats.json",
+    "data_bin_distill": "results/{corpus}/data-bin-distill",
+    "train_done": "results/{corpus}/{system}/train.done.json",
+    "checkpoints": "results/{corpus}/{system}/checkpoints",
+    "average": "results/{corpus}/{system}/checkpoint.avg.pt",
+    "generate_raw": "results/{corpus}/{system}/test.generate.txt",
+    "hyp": "results/{corpus}/{system}/test.hyp",
+    "translate_stats": "results/{corpus}/{system}/test.translate.json",
+    "bleu": "results/{corpus}/{system}/test.bleu.json",
+    "speed_csv": "results/{corpus}/speed.csv",
+    "speed_md": "results/{corpus}/speed.md",
+    "speed_figure": "results/{corpus}/figures/acceleration.png",
+    "synthetic_csv": "results/{corpus}/synthetic.csv",
+    "synthetic_figure": "results/{corpus}/figures/synthetic_masking.png",
+    "summary_csv": "results/tables/summary.csv",
+    "summary_md": "results/tables/summary.md",
+    "paper_table": "results/tables/{paper}.md",
+    "ctc_lm": "results/{corpus}/lm/distill.arpa.bin",
+    "lm_weights": "results/{corpus}/{system}/lm_weights.json",
+    "latent_pca_csv": "results/{corpus}/latent_pca.csv",
+    "latent_pca_figure": "results/{corpus}/figures/latent_pca.png",
+}
+
+
+def flags(*args) -> str:
+    """Shell-quoted command-line words (empty words and None dropped)."""
+    return shlex.join(str(a) for a in args if a is not None and a != "")
+
+
+def source_ref(ref):
+    return {"source": ref} if isinstance(ref, str) else ref
+
+
+def url_filename(url: str) -> str:
+    """Cache name of a download: a short hash of the URL keeps different archives that share a
+    base name (every WMT year's dev.tgz) apart; the mirror lookup still uses the base name."""
+    digest = hashlib.sha1(url.encode()).hexdigest()[:8]
+    return f"{digest}-{os.path.basename(urlparse(url).path)}"
+
+
+class Workflow:
+    def __init__(self, config: dict, paths: dict = PATHS, local_exec: bool = True):
+        self.config = validate(config)
+        self.paths = paths
+        self.local_exec = local_exec
+        self.run = config["run"]
+        compute = config["compute"]
+        self.training_gpus = compute["gpus_per_training_job"]
+        self.decoding_gpus = compute["gpus_per_decoding_job"]
+        # GPU jobs whose torch cannot use the granted GPUs fail (scripts/common.usable_gpus) unless
+        # the config opts in to the CPU (the local test cluster's fake GPUs).
+        self.cpu_fallback = "--cpu-fallback" if compute["cpu_fallback"] else ""
+        self.check_references()
+        self.check_rows()
+
+    # -- lookups ------------------------------------------------------------------------------
+    def corpus_spec(self, corpus):
+        return self.config["corpora"][corpus]
+
+    def model_spec(self, system):
+        return self.config["models"][system]
+
+    def lang_of(self, corpus, side):
+        return self.corpus_spec(corpus)[side]
+
+    def side_of(self, corpus, lang):
+        spec = self.corpus_spec(corpus)
+        for side in SIDES:
+            if spec[side] == lang:
+                return side
+        raise ValueError(f"{lang} is neither side of corpus {corpus} ({spec['src']}-{spec['tgt']})")
+
+    def path(self, key, **wildcards) -> str:
+        return self.paths[key].format(**wildcards)
+
+    def files(self, corpus) -> Files:
+        return Files(corpus, self.corpus_spec(corpus)["teacher"], self.paths)
+
+    def systems_of(self, corpus):
+        return self.corpus_spec(corpus)["systems"]
+
+    def settings(self, section, corpus):
+        """A global section (speed, synthetic, ctc_lm) with the corpus's own overrides."""
+        return {**self.config[section], **self.corpus_spec(corpus).get(section, {})}
+
+    def subword_spec(self, corpus):
+        return self.corpus_spec(corpus)["preprocess"]["subword"]
+
+    def distill_spec(self, corpus):
+        return self.corpus_spec(corpus)["distill"]
+
+    # -- checks the schema cannot express ------------------------------------------------------
+    def check_references(self):
+        for corpus in self.run:
+            if corpus not in self.config["corpora"]:
+                raise config_error("run", f"'{corpus}' is not a key of corpora")
+            spec = self.corpus_spec(corpus)
+            if spec["src"] == spec["tgt"]:
+                raise config_error(f"corpora.{corpus}.tgt", "must differ from src")
+            named = [("teacher", spec["teacher"])] + [(f"systems[{i}]", s) for i, s in enumerate(spec["systems"])]
+            for key, name in named:
+                if name not in self.config["models"]:
+                    raise config_error(f"corpora.{corpus}.{key}", f"'{name}' is not a key of models")
+            teacher = self.model_spec(spec["teacher"])
+            if not system_of(teacher).teaches:
+                raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must be of kind at")
+            if teacher["data"] != "raw":
+                raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must train on raw "
+                                   "data (its output is the distilled data)")
+            for split, refs in spec["splits"].items():
+                for i, ref in enumerate(refs):
+                    name, _, part = source_ref(ref)["source"].partition(":")
+                    key = f"corpora.{corpus}.splits.{split}[{i}]"
+                    if name not in spec["sources"]:
+                        raise config_error(key, f"'{name}' is not a key of corpora.{corpus}.sources")
+                    if bool(part) != (spec["sources"][name]["kind"] == "gettext"):
+                        raise config_error(key, "a part (name:train|valid|test) is required for gettext "
+                                           "sources and not allowed for others")
+            for name, source in spec["sources"].items():
+                if source["kind"] == "url":
+                    for side in SIDES:
+                        if spec[side] not in source["members"]:
+                            raise config_error(f"corpora.{corpus}.sources.{name}.members",
+                                               f"no member given for language '{spec[side]}'")
+
+    def check_rows(self):
+        """Evaluation rows of a corpus share one namespace (a decoding variant may not reuse a
+        model's name); the rows named by speed and synthetic must exist."""
+        for corpus in self.run:
+            owner = {}
+            for system in self.systems_of(corpus):
+                for row in (self.model_spec(system)["variants"] or [system]):
+                    if row in owner:
+                        raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "
+                                           f"is also a row of '{owner[row]}'")
+                    owner[row] = system
+            reference = self.settings("speed", corpus)["reference"]
+            own = "reference" in self.corpus_spec(corpus).get("speed", {})
+            key = f"corpora.{corpus}.speed.reference" if own else "speed.reference"
+            if reference and reference not in owner and reference not in self.config["models"]:
+                raise config_error(key, f"'{reference}' is neither a model nor a row of corpus {corpus}")
+            cmlm = self.settings("synthetic", corpus)["cmlm"]
+            if cmlm and (cmlm not in self.config["models"] or not system_of(self.model_spec(cmlm)).fills_masks):
+                raise config_error("synthetic.cmlm", f"'{cmlm}' is not a model of kind cmlm")
+
+    # -- data ---------------------------------------------------------------------------------
+    def download_table(self):
+        """filename -> (url, sha256) over every url source of the corpora in this run."""
+        table = {}
+        for corpus in self.run:
+            for name, source in self.corpus_spec(corpus)["sources"].items():
+                if source["kind"] != "url":
+                    continue
+                entry = (source["url"], source["sha256"])
+                if table.setdefault(url_filename(source["url"]), entry) != entry:
+                    raise config_error(f"corpora.{corpus}.sources.{name}.sha256",
+                                       f"{source['url']} is configured elsewhere with another sha256")
+        return table
+
+    def mirror_flags(self):
+        return flags("--mirror", self.config["mirror"]) if self.config.get("mirror") else ""
+
+    def local_source_file(self, corpus, name, side):
+        source = self.corpus_spec(corpus)["sources"][name]
+        path = f"{source['prefix']}.{self.lang_of(corpus, side)}"
+        if not os.path.exists(path):
+            hint = (" This corpus is licensed data that cannot be downloaded: obtain it and place "
+                    "the files there." if source.get("licensed") else "")
+            raise config_error(f"corpora.{corpus}.sources.{name}.prefix", f"{path} does not exist.{hint}")
+        return path
+
+    def source_file(self, corpus, ref, side):
+        """The file holding one side of a split entry, whatever kind of source it is."""
+        name, _, part = ref.partition(":")
+        kind = self.corpus_spec(corpus)["sources"][name]["kind"]
+        if kind == "local":
+            return self.local_source_file(corpus, name, side)
+        if kind == "gettext":
+            return self.path("source_part", corpus=corpus, source=name, part=part, side=side)
+        return self.path("source_all", corpus=corpus, source=name, side=side)
+
+    def split_parts(self, corpus, split):
+        """JSON-ready list of {src, tgt, every?, invert?} for scripts/assemble.py."""
+        parts = []
+        for ref in self.corpus_spec(corpus)["splits"][split]:
+            ref = source_ref(ref)
+            part = {side: self.source_file(corpus, ref["source"], side) for side in SIDES}
+            part.update({k: ref[k] for k in ("every", "invert") if k in ref})
+            parts.append(part)
+        return parts
+
+    def extract_input(self, wc):
+        source = self.corpus_spec(wc.corpus)["sources"][wc.source]
+        return self.path("download", filename=url_filename(source["url"]))
+
+    def gettext_flags(self, wc):
+        source = self.corpus_spec(wc.corpus)["sources"][wc.source]
+        words = ["--lang", source["lang"], "--catalog-dir", source["catalog_dir"], "--valid", source["valid"],
+                 "--test", source["test"]]
+        words += ["--train", source["train"]] if source.get("train") else []
+        if source["extra_packages"]:
+            words += ["--extra-packages", ",".join(source["extra_packages"]), "--cache", source["cache_dir"]]
+        return flags(*words, "--drop-placeholders" if source["drop_placeholders"] else "--no-drop-placeholders")
+
+    def moses_flags(self, wc):
+        moses = self.corpus_spec(wc.corpus)["preprocess"]["moses"]
+        return flags("" if moses["normalize"] else "--no-normalize", "" if moses["tokenize"] else "--no-tokenize",
+                     "--aggressive-dash-splits" if moses["aggressive_dash_splits"] else "",
+                     "--lowercase" if moses["lowercase"] else "")
+
+    def raw_files(self, corpus):
+        return [self.path("raw", corpus=corpus, split=s, side=d) for s in SPLITS for d in SIDES]
+
+    def subword_file(self, corpus, split, side):
+        return self.path("subword", corpus=corpus, split=split, lang=self.lang_of(corpus, side))
+
+    def segment_input(self, wc):
+        side = self.side_of(wc.corpus, wc.lang)
+        key = "clean" if wc.split == "train" else "tok"
+        return self.path(key, corpus=wc.corpus, split=wc.split, side=side)
+
+    def binarize_inputs(self, wc):
+        return [self.subword_file(wc.corpus, split, side) for split in SPLITS for side in SIDES]
+
+    # -- distillation -------------------------------------------------------------------------
+    def teacher_json(self, corpus):
+        """The teacher decoding with the distillation search: only what changes a shard's
+        output, so that e.g. stats_sample reruns no shard."""
+        teacher = self.model_spec(self.corpus_spec(corpus)["teacher"])
+        search = {k: self.distill_spec(corpus)[k] for k in ("beam", "lenpen", "max_tokens", "max_len_a", "max_len_b")}
+        model = {k: v for k, v in teacher.items() if k not in ("train", "variants") + LABELS}
+        return json.dumps({**model, "generate": {**teacher["generate"], **search}}, sort_keys=True)
+
+    def teacher_checkpoint(self, wc):
+        return self.files(wc.corpus).teacher_checkpoint()
+
+    def per_shard(self, corpus, key):
+        return [self.path(key, corpus=corpus, shard=i) for i in range(self.distill_spec(corpus)["shards"])]
+
+    def distill_shards(self, corpus):
+        """Shard outputs, or the checked external corpus when one is configured."""
+        if self.distill_spec(corpus)["external"]:
+            return [self.path("distill_external", corpus=corpus)]
+        return self.per_shard(corpus, "distill_shard")
+
+    def distill_shard_stats(self, corpus):
+        return [] if self.distill_spec(corpus)["external"] else self.per_shard(corpus, "distill_shard_stats")
+
+    def distill_files(self, corpus):
+        return [self.path("distill_text", corpus=corpus, side=side) for side in SIDES]
+
+    # -- training -----------------------------------------------------------------------------
+    def training_json(self, system):
+        """What a training run depends on: not the decoding settings, not the thread count."""
+        model = {k: v for k, v in self.model_spec(system).items() if k not in ("generate", "variants") + LABELS}
+        model["train"] = {k: v for k, v in model["train"].items() if k != "threads"}
+        return json.dumps(model, sort_keys=True)
+
+    def training_inputs(self, wc):
+        """What a system trains on: the raw or distilled data-bin, the distilled one too for
+        MixDistill, and the extra files of its kind (e.g. HRT's FT: the AT checkpoint)."""
+        model = self.model_spec(wc.system)
+        raw, distilled = (self.path(key, corpus=wc.corpus) for key in ("data_bin", "data_bin_distill"))
+        inputs = {"data": distilled if model["data"] == "distill" else raw}
+        if model["data"] == "mixdistill":
+            inputs["distill"] = distilled
+        return {**inputs, **system_of(model).training_inputs(model, self.files(wc.corpus))}
+
+    def training_flags(self, wc, input):
+        named = {k: str(getattr(input, k)) for k in input.keys()}
+        extra = {k: v for k, v in named.items() if k not in ("data", "distill")}
+        return flags(*(["--distill-bin", named["distill"]] if "distill" in named else []),
+                     *(["--inputs", json.dumps(extra, sort_keys=True)] if extra else []))
+
+    def training_threads(self, wc):
+        """CPU threads of one training job: the model's own train.threads, else the rule's cpus,
+        else compute.cpu_threads."""
+        own = self.model_spec(wc.system)["train"].get("threads")
+        return own or self.job_threads("train_model", self.config["compute"]["cpu_threads"])
+
+    # -- evaluation rows ----------------------------------------------------------------------
+    def rows_of(self, corpus):
+        """Evaluation rows (BLEU, speed): a model, or each of its decoding variants (CMLM1, ...)."""
+        return [row for system in self.systems_of(corpus) for row in (self.model_spec(system)["variants"] or [system])]
+
+    def per_row(self, template):
+        return [template.format(corpus=c, system=row) for c in self.run for row in self.rows_of(c)]
+
+    def row_model(self, corpus, row):
+        """The trained model an evaluation row of this corpus decodes."""
+        for system in self.systems_of(corpus):
+            if row in (self.model_spec(system)["variants"] or {}):
+                return system
+        return row
+
+    def row_spec(self, corpus, row):
+        """The row's resolved model: its variant merged into generate, the files the row reads
+        (a second model, an LM, ...) added to generate by its system."""
+        model = dict(self.model_spec(self.row_model(corpus, row)))
+        overrides = {k: v for k, v in (model.pop("variants", None) or {}).get(row, {}).items() if k not in LABELS}
+        model = {k: v for k, v in model.items() if k not in LABELS}
+        generate = {**model["generate"], **overrides}
+        model["generate"] = {**generate, **system_of(model).decoding_files(generate, self.files(corpus), row)}
+        return model
+
+    def row_json(self, corpus, row):
+        return json.dumps(self.row_spec(corpus, row), sort_keys=True)
+
+    def row_files(self, corpus, row):
+        """Every file a row decodes with besides its own checkpoint."""
+        spec = self.row_spec(corpus, row)
+        own = self.files(corpus).checkpoint(self.row_model(corpus, row))
+        return sorted(set(system_of(spec).decoding_files(spec["generate"], self.files(corpus), row).values()) - {own})
+
+    def row_checkpoint(self, wc):
+        return self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, wc.system))
+
+    def row_other_files(self, wc):
+        return self.row_files(wc.corpus, wc.system)
+
+    def lm_tuning_flags(self, wc):
+        """The (alpha, beta) grid an LM row's weights are tuned over, on how many sentences."""
+        lm = self.settings("ctc_lm", wc.corpus)
+        return flags("--alpha-grid", *lm["alpha_grid"], "--beta-grid", *lm["beta_grid"],
+                     *(["--max-sentences", lm["tune_sentences"]] if lm["tune_sentences"] else []))
+
+    # -- cluster resources --------------------------------------------------------------------
+    def job_spec(self, rule):
+        """A rule's runtime/mem_mb/cpus: the schema's default and per-rule entries, then the
+        config's `default`, then the config's entry for the rule, each over the one before."""
+        schema = base_schema()["properties"]["compute"]["properties"]["resources"]["x-rule-defaults"]
+        ours = self.config["compute"]["resources"]
+        return {**schema.get("default", {}), **schema.get(rule, {}), **ours.get("default", {}), **ours.get(rule, {})}
+
+    def job_threads(self, rule, own):
+        """A rule's threads (= its cluster CPUs): the `cpus` of job_spec, else the rule's `own`
+        count (a number or a function of the wildcards)."""
+        return self.job_spec(rule).get("cpus") or own
+
+    def job_resources(self, rule, gpus=0):
+        """A rule's cluster resources as the names snakemake-executor-plugin-slurm turns into
+        sbatch flags; unset values are left out (the profile's or the site's default applies).
+        `gpu` is always set: scripts read it."""
+        spec, slurm = self.job_spec(rule), self.config["compute"]["slurm"]
+        resources = {"gpu": gpus, **{key: spec[key] for key in ("runtime", "mem_mb") if key in spec}}
+        partition = (slurm["gpu_partition"] or slurm["partition"]) if gpus else slurm["partition"]
+        if partition:
+            resources["slurm_partition"] = partition
+        if slurm["account"]:
+            resources["slurm_account"] = slurm["account"]
+        if gpus and slurm["gpu_model"]:
+            resources["gpu_model"] = slurm["gpu_model"]
+        return resources
+
+    # -- speed ---------------------------------------------------------------------------------
+    def speed_reference(self, corpus):
+        return self.settings("speed", corpus)["reference"] or self.corpus_spec(corpus)["teacher"]
+
+    def speed_rows(self, corpus):
+        """Every evaluation row of the corpus, plus the reference if it is not one of them."""
+        rows, reference = self.rows_of(corpus), self.speed_reference(corpus)
+        return rows + ([reference] if reference not in rows else [])
+
+    def speed_inputs(self, wc):
+        rows = self.speed_rows(wc.corpus)
+        own = {self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, r)) for r in rows}
+        return sorted(own | {path for r in rows for path in self.row_files(wc.corpus, r)})
+
+    def speed_rows_json(self, wc):
+        return json.dumps([{"name": r, "model": self.row_spec(wc.corpus, r),
+                            "checkpoint": self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, r))}
+                           for r in self.speed_rows(wc.corpus)])
+
+    def speed_flags(self, wc):
+        speed = self.settings("speed", wc.corpus)
+        return flags("--batch-sizes", *speed["batch_sizes"], "--runs", speed["runs"],
+                     "--warmup-batches", speed["warmup_batches"],
+                     *(["--max-sentences", speed["max_sentences"]] if speed["max_sentences"] else []),
+                     "--gpu" if speed["gpu"] else "")
+
+    def speed_threads(self, wc):
+        return self.settings("speed", wc.corpus)["threads"] or self.config["compute"]["cpu_threads"]
+
+    def speed_job_threads(self, wc):
+        """Locally the whole machine (Snakemake caps threads at --cores), so that nothing shares
+        the CPU while the job times; on a cluster, where nothing caps it, the protocol's count."""
+        return self.job_threads("measure_speed", 4096 if self.local_exec else self.speed_threads(wc))
+
+    def speed_targets(self):
+        return [self.path(key, corpus=c) for c in self.run for key in ("speed_csv", "speed_md", "speed_figure")]
+
+    # -- synthetic masking ---------------------------------------------------------------------
+    def synthetic_cmlm(self, corpus):
+        """The model that fills the masks in this corpus's synthetic experiments, or None."""
+        named = self.settings("synthetic", corpus)["cmlm"]
+        if named:
+            return named if named in self.systems_of(corpus) else None
+        return next((s for s in self.systems_of(corpus) if system_of(self.model_spec(s)).fills_masks), None)
+
+    def synthetic_reference(self, corpus):
+        row = self.settings("synthetic", corpus)["reference_row"]
+        return row if row in self.rows_of(corpus) else None
+
+    def synthetic_inputs(self, wc):
+        corpus = wc.corpus
+        inputs = {"hyp": self.path("hyp", corpus=corpus, system=self.corpus_spec(corpus)["teacher"]),
+                  "checkpoint": self.files(corpus).checkpoint(self.synthetic_cmlm(corpus)),
+                  "data_bin": self.path("data_bin", corpus=corpus),
+                  "subword_model": self.path("subword_model", corpus=corpus),
+                  "ref_tok": self.path("tok", corpus=corpus, split="test", side="tgt"),
+                  "ref": self.path("raw", corpus=corpus, split="test", side="tgt")}
+        reference = self.synthetic_reference(corpus)
+        if reference:
+            inputs["reference_hyp"] = self.path("hyp", corpus=corpus, system=reference)
+        return inputs
+
+    def synthetic_model_json(self, wc):
+        return json.dumps(self.model_spec(self.synthetic_cmlm(wc.corpus)), sort_keys=True)
+
+    def synthetic_flags(self, wc, input):
+        synthetic = self.settings("synthetic", wc.corpus)
+        words = ["--p-mask", *synthetic["p_mask"], "--seeds", *synthetic["seeds"]]
+        words += ["--chunk-sizes", *synthetic["chunk_sizes"]] if synthetic["chunk_sizes"] else []
+        if "reference_hyp" in input.keys():
+            words += ["--reference-hyp", input.reference_hyp, "--reference-name", self.synthetic_reference(wc.corpus)]
+        words += ["--max-sentences", synthetic["max_sentences"]] if synthetic["max_sentences"] else []
+        moses = self.corpus_spec(wc.corpus)["preprocess"]["moses"]
+        return flags(*words, "" if moses["tokenize"] else "--hyp-detokenized", "--lowercase" if moses["lowercase"] else "")
+
+    def synthetic_targets(self):
+        keys = ("synthetic_csv", "synthetic_figure")
+        return [self.path(key, corpus=c) for c in self.run if self.synthetic_cmlm(c) for key in keys]
+
+    # -- latents (Fully NAT's Figure 5) --------------------------------------------------------
+    def latent_models(self, corpus):
+        return [s for s in self.systems_of(corpus) if system_of(self.model_spec(s)).has_latents(self.model_spec(s))]
+
+    def latent_checkpoints(self, wc):
+        return [self.files(wc.corpus).checkpoint(s) for s in self.latent_models(wc.corpus)]
+
+    def latent_pca_json(self, wc):
+        return json.dumps([{"name": s, "model": self.model_spec(s), "checkpoint": self.files(wc.corpus).checkpoint(s)}
+                           for s in self.latent_models(wc.corpus)])
+
+    def latent_pca_targets(self):
+        keys = ("latent_pca_csv", "latent_pca_figure")
+        return [self.path(key, corpus=c) for c in self.run if self.latent_models(c) for key in keys]
+
+    # -- tables --------------------------------------------------------------------------------
+    def paper_rows_json(self):
+        """Every evaluation row that names the paper system it reproduces, with its resolved
+        model (variant merged), its corpus's languages, LM order and speed reference."""
+        rows = []
+        for corpus in self.run:
+            for row in self.rows_of(corpus):
+                spec = self.model_spec(self.row_model(corpus, row))
+                name = (spec["variants"] or {}).get(row, {}).get("paper_name", spec.get("paper_name"))
+                if name:
+                    rows.append({"corpus": corpus, "row": row, "paper_name": name, "ablation": spec.get("ablation"),
+                                 "model": self.row_spec(corpus, row),
+                                 "lm_order": self.settings("ctc_lm", corpus)["order"],
+                                 "src": self.lang_of(corpus, "src"), "tgt": self.lang_of(corpus, "tgt"),
+                                 "reference": self.speed_reference(corpus)})
+        return json.dumps(rows, sort_keys=True)
+
+    def all_targets(self, paper_tables):
+        distilled = [self.path(key, corpus=c) for c in self.run for key in ("data_bin_distill", "distill_stats")]
+        return ([self.path("summary_csv"), self.path("summary_md")] + paper_tables + distilled
+                + self.speed_targets() + self.synthetic_targets() + self.latent_pca_targets())
