@@ -65,6 +65,12 @@ class System:
     teaches: bool = False  # may be a corpus's teacher (its beam output is the distilled data)
     fills_masks: bool = False  # the synthetic experiments can fill masks with it in one pass
 
+    def vocabulary(self, model: dict) -> str | None:
+        """The pretrained vocabulary (a key of the config's `vocabularies`) this model's data is
+        segmented and binarized with; None: the corpus's own subword model. A system built on a
+        pretrained model (XLM-D on XLM-R) returns its model's vocabulary here."""
+        return model.get("vocabulary")
+
     def has_latents(self, model: dict) -> bool:
         """Whether the model has per-source-position latents (Figure 5's PCA)."""
         return False

@@ -33,6 +33,10 @@ PATHS = {
     "subword_model": "results/{corpus}/prep/subword.model",
     "subword": "results/{corpus}/prep/subword/{split}.{lang}",
     "data_bin": "results/{corpus}/data-bin",
+    "vocab_subword": "results/{corpus}/vocab/{vocab}/subword/{split}.{lang}",
+    "vocab_distill": "results/{corpus}/vocab/{vocab}/distill/train.{lang}",
+    "vocab_data_bin": "results/{corpus}/vocab/{vocab}/data-bin",
+    "vocab_data_bin_distill": "results/{corpus}/vocab/{vocab}/data-bin-distill",
     "distill_shard": "results/{corpus}/distill/shards/{shard}.tgt",
     "distill_shard_stats": "results/{corpus}/distill/shards/{shard}.json",
     "distill_external": "results/{corpus}/distill/external.tgt",
@@ -140,6 +144,9 @@ class Workflow:
             for key, name in named:
                 if name not in self.config["models"]:
                     raise config_error(f"corpora.{corpus}.{key}", f"'{name}' is not a key of models")
+                vocab = self.vocabulary(name)
+                if vocab is not None and vocab not in self.config["vocabularies"]:
+                    raise config_error(f"models.{name}.vocabulary", f"'{vocab}' is not a key of vocabularies")
             teacher = self.model_spec(spec["teacher"])
             if not system_of(teacher).teaches:
                 raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must be of kind at")
@@ -261,6 +268,46 @@ class Workflow:
     def binarize_inputs(self, wc):
         return [self.subword_file(wc.corpus, split, side) for split in SPLITS for side in SIDES]
 
+    # -- a system's own vocabulary ------------------------------------------------------------
+    def vocabulary(self, system):
+        """The name of the pretrained vocabulary a model's data is segmented with (None: the
+        corpus's own subword model)."""
+        model = self.model_spec(system)
+        return system_of(model).vocabulary(model)
+
+    def data_bin(self, corpus, system, distilled=False):
+        vocab = self.vocabulary(system)
+        if vocab is None:
+            return self.path("data_bin_distill" if distilled else "data_bin", corpus=corpus)
+        return self.path("vocab_data_bin_distill" if distilled else "vocab_data_bin", corpus=corpus, vocab=vocab)
+
+    def subword_method(self, corpus, system):
+        vocab = self.vocabulary(system)
+        return self.subword_spec(corpus)["method"] if vocab is None else self.config["vocabularies"][vocab]["method"]
+
+    def subword_model(self, corpus, system):
+        vocab = self.vocabulary(system)
+        return self.path("subword_model", corpus=corpus) if vocab is None else self.config["vocabularies"][vocab]["model"]
+
+    def vocabulary_model(self, wc):
+        return self.config["vocabularies"][wc.vocab]["model"]
+
+    def vocabulary_method(self, wc):
+        return self.config["vocabularies"][wc.vocab]["method"]
+
+    def vocabulary_dictionary(self, wc):
+        return self.config["vocabularies"][wc.vocab]["dictionary"]
+
+    def vocabulary_subword_files(self, wc):
+        return [self.path("vocab_subword", corpus=wc.corpus, vocab=wc.vocab, split=split, lang=self.lang_of(wc.corpus, side))
+                for split in SPLITS for side in SIDES]
+
+    def row_data_bin(self, wc):
+        return self.data_bin(wc.corpus, self.row_model(wc.corpus, wc.system))
+
+    def row_subword_method(self, wc):
+        return self.subword_method(wc.corpus, self.row_model(wc.corpus, wc.system))
+
     # -- distillation -------------------------------------------------------------------------
     def teacher_json(self, corpus):
         """The teacher decoding with the distillation search: only what changes a shard's
@@ -299,7 +346,7 @@ class Workflow:
         """What a system trains on: the raw or distilled data-bin, the distilled one too for
         MixDistill, and the extra files of its kind (e.g. HRT's FT: the AT checkpoint)."""
         model = self.model_spec(wc.system)
-        raw, distilled = (self.path(key, corpus=wc.corpus) for key in ("data_bin", "data_bin_distill"))
+        raw, distilled = (self.data_bin(wc.corpus, wc.system, d) for d in (False, True))
         inputs = {"data": distilled if model["data"] == "distill" else raw}
         if model["data"] == "mixdistill":
             inputs["distill"] = distilled
@@ -403,12 +450,16 @@ class Workflow:
     def speed_inputs(self, wc):
         rows = self.speed_rows(wc.corpus)
         own = {self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, r)) for r in rows}
-        return sorted(own | {path for r in rows for path in self.row_files(wc.corpus, r)})
+        data = {self.data_bin(wc.corpus, self.row_model(wc.corpus, r)) for r in rows}
+        return sorted(own | data | {path for r in rows for path in self.row_files(wc.corpus, r)})
 
     def speed_rows_json(self, wc):
-        return json.dumps([{"name": r, "model": self.row_spec(wc.corpus, r),
-                            "checkpoint": self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, r))}
-                           for r in self.speed_rows(wc.corpus)])
+        rows = []
+        for r in self.speed_rows(wc.corpus):
+            system = self.row_model(wc.corpus, r)
+            rows.append({"name": r, "model": self.row_spec(wc.corpus, r), "checkpoint": self.files(wc.corpus).checkpoint(system),
+                         "data_bin": self.data_bin(wc.corpus, system), "subword": self.subword_method(wc.corpus, system)})
+        return json.dumps(rows)
 
     def speed_flags(self, wc):
         speed = self.settings("speed", wc.corpus)
@@ -444,8 +495,8 @@ class Workflow:
         corpus = wc.corpus
         inputs = {"hyp": self.path("hyp", corpus=corpus, system=self.corpus_spec(corpus)["teacher"]),
                   "checkpoint": self.files(corpus).checkpoint(self.synthetic_cmlm(corpus)),
-                  "data_bin": self.path("data_bin", corpus=corpus),
-                  "subword_model": self.path("subword_model", corpus=corpus),
+                  "data_bin": self.data_bin(corpus, self.synthetic_cmlm(corpus)),
+                  "subword_model": self.subword_model(corpus, self.synthetic_cmlm(corpus)),
                   "ref_tok": self.path("tok", corpus=corpus, split="test", side="tgt"),
                   "ref": self.path("raw", corpus=corpus, split="test", side="tgt")}
         reference = self.synthetic_reference(corpus)
@@ -455,6 +506,9 @@ class Workflow:
 
     def synthetic_model_json(self, wc):
         return json.dumps(self.model_spec(self.synthetic_cmlm(wc.corpus)), sort_keys=True)
+
+    def synthetic_subword_method(self, wc):
+        return self.subword_method(wc.corpus, self.synthetic_cmlm(wc.corpus))
 
     def synthetic_flags(self, wc, input):
         synthetic = self.settings("synthetic", wc.corpus)
@@ -474,11 +528,14 @@ class Workflow:
     def latent_models(self, corpus):
         return [s for s in self.systems_of(corpus) if system_of(self.model_spec(s)).has_latents(self.model_spec(s))]
 
-    def latent_checkpoints(self, wc):
-        return [self.files(wc.corpus).checkpoint(s) for s in self.latent_models(wc.corpus)]
+    def latent_inputs(self, wc):
+        """Each latent model's checkpoint and data-bin."""
+        models = self.latent_models(wc.corpus)
+        return sorted({self.files(wc.corpus).checkpoint(s) for s in models} | {self.data_bin(wc.corpus, s) for s in models})
 
     def latent_pca_json(self, wc):
-        return json.dumps([{"name": s, "model": self.model_spec(s), "checkpoint": self.files(wc.corpus).checkpoint(s)}
+        return json.dumps([{"name": s, "model": self.model_spec(s), "checkpoint": self.files(wc.corpus).checkpoint(s),
+                            "data_bin": self.data_bin(wc.corpus, s), "subword": self.subword_method(wc.corpus, s)}
                            for s in self.latent_models(wc.corpus)])
 
     def latent_pca_targets(self):

@@ -28,6 +28,7 @@ wildcard_constraints:
     part="train|valid|test",
     side="src|tgt",
     lang="[a-z]{2,3}",
+    vocab="[A-Za-z0-9_]+",
     paper="|".join(PAPERS),  # packages of natpipe/systems with paper tables
 
 

@@ -3,7 +3,7 @@
 
 rule translate_test:
     input:
-        data_bin=PATHS["data_bin"],
+        data_bin=W.row_data_bin,
         checkpoint=W.row_checkpoint,
         others=W.row_other_files,  # what the row's system also reads: a swap model, NPD's teacher, an LM
         reference=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
@@ -16,7 +16,7 @@ rule translate_test:
         model=lambda wc: W.row_json(wc.corpus, wc.system),
         src=lambda wc: W.lang_of(wc.corpus, "src"),
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
-        subword=lambda wc: W.subword_spec(wc.corpus)["method"],
+        subword=W.row_subword_method,
         cpu_fallback=W.cpu_fallback,
     threads: W.job_threads("translate_test", config["compute"]["cpu_threads"])
     resources:

@@ -24,7 +24,7 @@ rule train_ctc_lm:
 
 rule tune_lm_weights:
     input:
-        data_bin=PATHS["data_bin"],
+        data_bin=W.row_data_bin,
         checkpoint=W.row_checkpoint,
         lm=PATHS["ctc_lm"],
     output:
@@ -34,7 +34,7 @@ rule tune_lm_weights:
         model=lambda wc: W.row_json(wc.corpus, wc.system),
         src=lambda wc: W.lang_of(wc.corpus, "src"),
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
-        subword=lambda wc: W.subword_spec(wc.corpus)["method"],
+        subword=W.row_subword_method,
         grid=W.lm_tuning_flags,
     threads: W.job_threads("tune_lm_weights", config["compute"]["cpu_threads"])
     resources:
@@ -53,7 +53,7 @@ rule tune_lm_weights:
 rule latent_pca:
     input:
         data_bin=PATHS["data_bin"],
-        checkpoints=W.latent_checkpoints,
+        checkpoints=W.latent_inputs,  # every latent model's checkpoint and data-bin
     output:
         csv=report(PATHS["latent_pca_csv"], caption="../report/latent_pca.rst", category="Fully NAT"),
         figure=report(PATHS["latent_pca_figure"], caption="../report/latent_pca.rst", category="Fully NAT"),

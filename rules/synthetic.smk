@@ -13,7 +13,7 @@ rule synthetic_masking:
         flags=W.synthetic_flags,
         src=lambda wc: W.lang_of(wc.corpus, "src"),
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
-        subword=lambda wc: W.subword_spec(wc.corpus)["method"],
+        subword=W.synthetic_subword_method,
     threads: W.job_threads("synthetic_masking", config["compute"]["cpu_threads"])
     resources:
         **W.job_resources("synthetic_masking"),

@@ -111,8 +111,8 @@ def main() -> None:
     for entry in models:
         if not system_of(entry["model"]).has_latents(entry["model"]):
             raise PipelineError(f"latent_pca: row '{entry['name']}' has no latents (a Fully-NAT model with vae)")
-        flags = generate_args(greedy(entry["model"]), args.data_bin, args.src, args.tgt, entry["checkpoint"],
-                              args.subword, "test", 0)
+        flags = generate_args(greedy(entry["model"]), entry.get("data_bin", args.data_bin), args.src, args.tgt,
+                              entry["checkpoint"], entry.get("subword", args.subword), "test", 0)
         system = load_system(flags)
         total = len(system.dataset)
         ids = list(range(min(total, args.max_sentences or total)))

@@ -96,7 +96,8 @@ def measure(rows: list[dict], args, devices: list[tuple[str, str]]) -> pd.DataFr
     run_id = uuid.uuid4().hex[:12]
     records = []
     for row in rows:
-        flags = generate_args(row["model"], args.data_bin, args.src, args.tgt, row["checkpoint"], args.subword,
+        flags = generate_args(row["model"], row.get("data_bin", args.data_bin), args.src, args.tgt, row["checkpoint"],
+                              row.get("subword", args.subword),
                               "test", gpus=0)
         system = load_system(flags)
         total = len(system.dataset)

@@ -54,6 +54,15 @@ def segmenter(method: str, model: str):
     return lambda line: " ".join(processor.encode(line, out_type=str))
 
 
+def desegmenter(method: str):
+    """str -> str undoing a segmentation exactly as fairseq-generate's --remove-bpe does."""
+    import natpipe.plugin  # noqa: F401  (fairseq on numpy 2)
+    from fairseq.data.data_utils import post_process
+
+    symbol = "subword_nmt" if method == "bpe" else "sentencepiece"
+    return lambda line: post_process(line, symbol)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,8 +80,19 @@ def main() -> None:
     apply.add_argument("--model", required=True)
     apply.add_argument("--input", required=True)
     apply.add_argument("--output", required=True)
+    again = sub.add_parser("resegment", help="undo one segmentation, apply another (a system's own vocabulary)")
+    again.add_argument("--from-method", choices=["bpe", "sentencepiece"], required=True)
+    again.add_argument("--method", choices=["bpe", "sentencepiece"], required=True)
+    again.add_argument("--model", required=True)
+    again.add_argument("--input", required=True)
+    again.add_argument("--output", required=True)
     args = parser.parse_args()
-    if args.command == "learn":
+    if args.command == "resegment":
+        undo, segment = desegmenter(args.from_method), segmenter(args.method, args.model)
+        lines = read_lines(args.input)
+        write_lines(args.output, (segment(undo(line)) for line in progress(lines, "resegment")))
+        print(f"subword: resegmented {len(lines)} lines -> {args.output}", file=sys.stderr)
+    elif args.command == "learn":
         if args.method == "bpe":
             learn_bpe(args.inputs, args.model, args.operations)
         else:

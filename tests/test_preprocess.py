@@ -66,6 +66,29 @@ def test_sentencepiece_round_trip(tmp_path):
     assert "".join(pieces.split()).replace("\u2581", " ").strip() == "sentence number 7"
 
 
+def test_resegment_turns_one_segmentation_into_another_like_segmenting_the_text(tmp_path):
+    """A system's own vocabulary: the corpus's BPE-segmented distilled targets, desegmented and
+    segmented with a SentencePiece model, equal that model's segmentation of the plain text."""
+    text = tmp_path / "train.txt"
+    lines = [f"lower lowest newer newest number {i}" for i in range(60)]
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    codes, spm = tmp_path / "bpe.codes", tmp_path / "spm.model"
+    subword.learn_bpe([str(text)], str(codes), 25)
+    subword.learn_sentencepiece([str(text)], str(spm), 28, "unigram", 1.0, 1)
+    bpe = tmp_path / "train.bpe"
+    bpe.write_text("\n".join(map(subword.segmenter("bpe", str(codes)), lines)) + "\n", encoding="utf-8")
+    assert "@@" in bpe.read_text(encoding="utf-8")
+    out = tmp_path / "train.spm"
+    result = subprocess.run([sys.executable, subword.__file__, "resegment", "--from-method", "bpe", "--method",
+                             "sentencepiece", "--model", str(spm), "--input", str(bpe), "--output", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    import sentencepiece
+
+    direct = sentencepiece.SentencePieceProcessor(model_file=str(spm))
+    assert read_lines(out) == [" ".join(direct.encode(line, out_type=str)) for line in lines]
+
+
 def test_assemble_selects_every_nth_line():
     assert assemble.selected_numbers(7, 3, False) == [3, 6]
     assert assemble.selected_numbers(7, 3, True) == [1, 2, 4, 5, 7]

@@ -178,6 +178,8 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
     ({"models": {"cmlm_sample": {"variants": {"nat_sample": {"iterations": 2}}}}},
      "config key models.cmlm_sample.variants.nat_sample: row 'nat_sample' of corpus sample_en_de is also a row of 'nat_sample'"),
     ({"synthetic": {"cmlm": "nat_sample"}}, "config key synthetic.cmlm: 'nat_sample' is not a model of kind cmlm"),
+    ({"models": {"cmlm_sample": {"vocabulary": "xlmr"}}},
+     "config key models.cmlm_sample.vocabulary: 'xlmr' is not a key of vocabularies"),
     ({"speed": {"reference": "CMLM99"}}, "config key speed.reference: 'CMLM99' is neither a model nor a row of corpus sample_en_de"),
     ({"models": {"nat_sample": {"data": "mixdistill"}}}, "config key models.nat_sample.data: mixdistill is not available for kind nat"),
     ({"models": {"hrt_sample": {"init_from": "cmlm_sample"}}},
@@ -257,3 +259,40 @@ def test_config_values_with_a_space_a_quote_and_a_semicolon_reach_the_scripts_as
     words = shlex.split(next(line for line in result.stdout.splitlines() if "gettext_corpus.py" in line))
     assert words[words.index("--catalog-dir") + 1] == NASTY and words[words.index("--cache") + 1] == NASTY
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_model_with_its_own_vocabulary_is_segmented_and_binarized_with_it(tmp_path):
+    """XLM-D's case: a pretrained SentencePiece model and dictionary instead of the corpus's own;
+    its raw and distilled data, test decoding and the mask filling it serves follow it."""
+    model, dictionary = tmp_path / "xlmr.model", tmp_path / "dict.txt"
+    model.write_text("not read by a dry run")
+    dictionary.write_text("a 1\n")
+    override = tmp_path / "vocab.yaml"
+    override.write_text(yaml.safe_dump({
+        "vocabularies": {"xlmr": {"method": "sentencepiece", "model": str(model), "dictionary": str(dictionary)}},
+        "models": {"cmlm_sample": {"vocabulary": "xlmr"}}}))
+    result = snakemake("-n", "-p", "--forceall", "--configfile", override, check=True)
+    counts = job_counts(result.stdout)
+    assert counts["segment_for_vocabulary"] == 6 and counts["resegment_distilled"] == 2
+    assert counts["binarize_vocabulary"] == 1 and counts["binarize_vocabulary_distill"] == 1
+    assert counts["binarize"] == 1  # the corpus's own data-bin still serves every other model
+    lines = result.stdout.splitlines()
+
+    def command(script, *marks):
+        return shlex.split(next(line for line in lines if script in line and all(m in line for m in marks)).split(">")[0])
+
+    train = command("train.py", "cmlm_sample/train.done.json")
+    assert train[train.index("--data-bin") + 1] == "results/sample_en_de/vocab/xlmr/data-bin-distill"
+    nat = command("train.py", "nat_sample/train.done.json")
+    assert nat[nat.index("--data-bin") + 1] == "results/sample_en_de/data-bin-distill"
+    decode = command("translate.py", "CMLM4/test.hyp")
+    assert decode[decode.index("--data-bin") + 1] == "results/sample_en_de/vocab/xlmr/data-bin"
+    assert decode[decode.index("--subword") + 1] == "sentencepiece"
+    segment = command("subword.py apply", "vocab/xlmr/subword/train.en")
+    assert segment[segment.index("--model") + 1] == str(model)
+    assert segment[segment.index("--input") + 1] == "results/sample_en_de/prep/clean/train.src"
+    again = command("subword.py resegment", "vocab/xlmr/distill/train.de")
+    assert again[again.index("--from-method") + 1] == "bpe" and again[again.index("--input") + 1] == (
+        "results/sample_en_de/distill/train.tgt")
+    synthetic = command("synthetic.py")
+    assert synthetic[synthetic.index("--subword-model") + 1] == str(model)
