@@ -71,6 +71,16 @@ class System:
         pretrained model (XLM-D on XLM-R) returns its model's vocabulary here."""
         return model.get("vocabulary")
 
+    @classmethod
+    def default(cls, key: str):
+        """The default of one of this kind's keys ("vae.latent_dim" for a nested one), so that
+        the fairseq components' own defaults are this one value too."""
+        head, *rest = key.split(".")
+        fragment = {**cls.settings, **cls.decoding}[head]
+        for part in rest:
+            fragment = fragment["properties"][part]
+        return fragment["default"]
+
     def has_latents(self, model: dict) -> bool:
         """Whether the model has per-source-position latents (Figure 5's PCA)."""
         return False

@@ -12,12 +12,13 @@ from fairseq.tasks.translation import TranslationConfig, TranslationTask, load_l
 from omegaconf import II
 
 from natpipe.blocks.mixdistill import MixDistillDataset
+from natpipe.config import base_schema
 
 
 @dataclass
 class MixDistillConfig(TranslationConfig):
     distill_data: str = field(default="", metadata={"help": "data-bin of the distilled training set"})
-    p_raw: float = field(default=0.5, metadata={"help": "probability that an example uses its raw target"})
+    p_raw: float = field(default=base_schema()["$defs"]["model"]["properties"]["p_raw"]["default"], metadata={"help": "probability that an example uses its raw target"})
     seed: int = II("common.seed")
 
 

@@ -30,6 +30,7 @@ from natpipe.blocks.axe import axe_loss
 from natpipe.blocks.ctc import ctc_loss, viterbi_align
 from natpipe.blocks.glancing import batched_levenshtein, glance_counts, glance_mask
 from natpipe.blocks.latent import free_bits_budget, free_bits_kl, gaussian_kl, sample_gaussian
+from natpipe.systems.fully_nat.system import FullyNAT
 
 GLANCING = ("none", "glat", "rnd")
 
@@ -53,10 +54,10 @@ def smoothed_nll(lprobs: torch.Tensor, nll: torch.Tensor, positions: torch.Tenso
 @dataclass
 class FullyNATLossConfig(FairseqDataclass):
     label_smoothing: float = field(default=0.01, metadata={"help": "label smoothing (the paper: 0.01)"})
-    glancing: str = field(default="none", metadata={"help": "none, glat (Poisson(f_ratio x distance)) or rnd (uniform)"})
-    glance_f_ratio: float = field(default=0.5, metadata={"help": "f_ratio of Eq. (5)"})
-    free_bits: float = field(default=1.0, metadata={"help": "initial free-bits budget (nats per source position)"})
-    free_bits_anneal_updates: int = field(default=0, metadata={
+    glancing: str = field(default=FullyNAT.default("glancing"), metadata={"help": "none, glat (Poisson(f_ratio x distance)) or rnd (uniform)"})
+    glance_f_ratio: float = field(default=FullyNAT.default("f_ratio"), metadata={"help": "f_ratio of Eq. (5)"})
+    free_bits: float = field(default=FullyNAT.default("vae.free_bits"), metadata={"help": "initial free-bits budget (nats per source position)"})
+    free_bits_anneal_updates: int = field(default=FullyNAT.default("vae.anneal_updates"), metadata={
         "help": "updates over which the budget falls linearly to 0 (0: --max-update)"})
     length_loss_factor: float = field(default=0.1, metadata={"help": "weight of the length predictor's loss"})
     seed: int = field(default=1, metadata={"help": "seed of the glancing samples"})

@@ -24,6 +24,7 @@ from torch import nn
 
 from natpipe.blocks.ctc import collapse, collapse_batch
 from natpipe.blocks.upsampling import soft_copy, upsampled_lengths
+from natpipe.systems.fully_nat.system import FullyNAT
 
 ALIGNMENTS = ("none", "axe", "ctc")
 
@@ -70,10 +71,11 @@ class FullyNATModel(TransformerModel):
         TransformerModel.add_args(parser)
         parser.add_argument("--latent-alignment", choices=ALIGNMENTS, default="ctc",
                             help="loss family: none (CE), axe or ctc (decoder length = ratio x source length)")
-        parser.add_argument("--upsample-ratio", type=float, default=3.0, help="lambda: CTC decoder length / source length")
+        parser.add_argument("--upsample-ratio", type=float, default=FullyNAT.default("upsample_ratio"),
+                            help="lambda: CTC decoder length / source length")
         parser.add_argument("--softcopy-tau", type=float, default=1.0, help="SoftCopy temperature over |j - i*S/T|")
         parser.add_argument("--latent-dim", type=int, default=0, help="D of the VAE latents (0: no VAE)")
-        parser.add_argument("--posterior-layers", type=int, default=3, help="layers of q(z|x,y)'s encoder and decoder")
+        parser.add_argument("--posterior-layers", type=int, default=FullyNAT.default("vae.posterior_layers"), help="layers of q(z|x,y)'s encoder and decoder")
         parser.add_argument("--max-predicted-length", type=int, default=256, help="classes of the length predictor")
 
     def __init__(self, args, encoder, decoder):

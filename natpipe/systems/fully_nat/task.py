@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
+from natpipe.systems.fully_nat.system import FullyNAT
+
 
 @dataclass
 class FullyNATTaskConfig(TranslationConfig):
-    ctc_beam: int = field(default=1, metadata={"help": "CTC beam size (1: argmax + collapse)"})
+    ctc_beam: int = field(default=FullyNAT.default("ctc_beam"), metadata={"help": "CTC beam size (1: argmax + collapse)"})
     ctc_lm_path: str = field(default="", metadata={"help": "KenLM binary over target subword units"})
     ctc_lm_alpha: float = field(default=0.0, metadata={"help": "alpha of Eq. (6): LM weight"})
     ctc_lm_beta: float = field(default=0.0, metadata={"help": "beta of Eq. (6): weight of log |y|"})
-    npd_samples: int = field(default=1, metadata={"help": "m latents of noisy parallel decoding (1: prior mean)"})
-    npd_temperature: float = field(default=0.1, metadata={"help": "temperature of NPD's prior samples"})
+    npd_samples: int = field(default=FullyNAT.default("npd"), metadata={"help": "m latents of noisy parallel decoding (1: prior mean)"})
+    npd_temperature: float = field(default=FullyNAT.default("npd_temperature"), metadata={"help": "temperature of NPD's prior samples"})
     npd_teacher_path: str = field(default="", metadata={"help": "AT checkpoint that reranks NPD candidates"})
 
 

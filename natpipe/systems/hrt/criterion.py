@@ -25,6 +25,7 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 
 from natpipe.blocks.masking import chunk_mask, masked_input_output, random_count_mask
+from natpipe.systems.hrt.system import HybridRegressive
 
 
 def curriculum_split(n: int, step: int, total_steps: int, lam: float = 1.0, enabled: bool = True) -> int:
@@ -74,7 +75,7 @@ def cmlm_sample(target: torch.Tensor, bos: int, mask: int, pad: int, eos: int, g
 @dataclass
 class HRTLossConfig(FairseqDataclass):
     label_smoothing: float = field(default=0.1, metadata={"help": "label smoothing of every task"})
-    curriculum_lambda: float = field(default=1.0, metadata={"help": "p_k = (t/T)^lambda"})
+    curriculum_lambda: float = field(default=HybridRegressive.default("curriculum.lambda"), metadata={"help": "p_k = (t/T)^lambda"})
     curriculum_steps: int = field(default=0, metadata={"help": "T (0: --max-update)"})
     max_update: int = II("optimization.max_update")
     no_curriculum: bool = field(default=False, metadata={"help": "p_k = 1 throughout (the -CL ablation)"})

@@ -9,12 +9,13 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationTask
 
 from natpipe.blocks.mixdistill_task import MixDistillConfig, MixDistillTranslationTask
+from natpipe.systems.hrt.system import HybridRegressive
 
 
 @dataclass
 class HRTTaskConfig(MixDistillConfig):
-    chunk_size: int = field(default=2, metadata={"help": "k: Skip-AT generates every k-th token"})
-    hrt_b_nat: int = field(default=1, metadata={"help": "Skip-AT hypotheses (of --beam) passed to Skip-CMLM"})
+    chunk_size: int = field(default=HybridRegressive.default("chunk_size"), metadata={"help": "k: Skip-AT generates every k-th token"})
+    hrt_b_nat: int = field(default=HybridRegressive.default("b_nat"), metadata={"help": "Skip-AT hypotheses (of --beam) passed to Skip-CMLM"})
     hrt_skip_cmlm_path: str = field(default="", metadata={
         "help": "checkpoint whose Skip-CMLM fills the masks (HRT Table 7 swap); default the --path model"})
 
