@@ -60,6 +60,8 @@ PATHS = {
     "paper_table": "results/tables/{paper}.md",
     "ctc_lm": "results/{corpus}/lm/distill.arpa.bin",
     "lm_weights": "results/{corpus}/{system}/lm_weights.json",
+    "curves_csv": "results/{corpus}/learning_curves.csv",
+    "curves_figure": "results/{corpus}/figures/learning_curves.png",
     "latent_pca_csv": "results/{corpus}/latent_pca.csv",
     "latent_pca_figure": "results/{corpus}/figures/latent_pca.png",
 }
@@ -358,6 +360,13 @@ class Workflow:
         return flags(*(["--distill-bin", named["distill"]] if "distill" in named else []),
                      *(["--inputs", json.dumps(extra, sort_keys=True)] if extra else []))
 
+    def trained_models(self, corpus):
+        """The teacher and every system of the corpus, each once."""
+        return list(dict.fromkeys([self.corpus_spec(corpus)["teacher"], *self.systems_of(corpus)]))
+
+    def training_summaries(self, wc):
+        return [self.path("train_done", corpus=wc.corpus, system=s) for s in self.trained_models(wc.corpus)]
+
     def training_threads(self, wc):
         """CPU threads of one training job: the model's own train.threads, else the rule's cpus,
         else compute.cpu_threads."""
@@ -517,8 +526,7 @@ class Workflow:
         if "reference_hyp" in input.keys():
             words += ["--reference-hyp", input.reference_hyp, "--reference-name", self.synthetic_reference(wc.corpus)]
         words += ["--max-sentences", synthetic["max_sentences"]] if synthetic["max_sentences"] else []
-        moses = self.corpus_spec(wc.corpus)["preprocess"]["moses"]
-        return flags(*words, "" if moses["tokenize"] else "--hyp-detokenized", "--lowercase" if moses["lowercase"] else "")
+        return " ".join(filter(None, [flags(*words), self.moses_flags(wc)]))
 
     def synthetic_targets(self):
         keys = ("synthetic_csv", "synthetic_figure")
@@ -561,5 +569,6 @@ class Workflow:
 
     def all_targets(self, paper_tables):
         distilled = [self.path(key, corpus=c) for c in self.run for key in ("data_bin_distill", "distill_stats")]
-        return ([self.path("summary_csv"), self.path("summary_md")] + paper_tables + distilled
+        curves = [self.path(key, corpus=c) for c in self.run for key in ("curves_csv", "curves_figure")]
+        return ([self.path("summary_csv"), self.path("summary_md")] + paper_tables + distilled + curves
                 + self.speed_targets() + self.synthetic_targets() + self.latent_pca_targets())

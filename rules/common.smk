@@ -6,7 +6,7 @@ import os
 from snakemake.exceptions import WorkflowError
 
 from natpipe.registry import ConfigError, paper_packages
-from natpipe.workflow import PATHS, SIDES, SPLITS, Workflow  # PATHS: every results path
+from natpipe.workflow import PATHS, SIDES, SPLITS, Workflow, flags  # PATHS: every results path
 
 # Absolute, so that `snakemake --directory elsewhere` runs the same scripts.
 SCRIPTS = os.path.join(workflow.basedir, "scripts")

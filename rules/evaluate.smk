@@ -44,8 +44,7 @@ rule score:
         script=script("evaluate"),
         lang=lambda wc: W.lang_of(wc.corpus, "tgt"),
         model=lambda wc: W.row_model(wc.corpus, wc.system),
-        detok=lambda wc: "" if W.corpus_spec(wc.corpus)["preprocess"]["moses"]["tokenize"] else "--hyp-detokenized",
-        case=lambda wc: "--lowercase" if W.corpus_spec(wc.corpus)["preprocess"]["moses"]["lowercase"] else "",
+        moses=W.moses_flags,  # the corpus's processing, which the hypotheses are scored after
     threads: W.job_threads("score", 1)
     resources:
         **W.job_resources("score"),
@@ -55,7 +54,7 @@ rule score:
         "../envs/natpipe.yaml"
     shell:
         "python {params.script:q} --hyp {input.hyp:q} --ref-tok {input.ref_tok:q} --ref {input.ref:q} "
-        "--lang {params.lang} {params.detok} {params.case} --corpus {wildcards.corpus} --system {wildcards.system} --model {params.model} "
+        "--lang {params.lang} {params.moses} --corpus {wildcards.corpus} --system {wildcards.system} --model {params.model} "
         "--out {output:q} > {log} 2>&1"
 
 

@@ -51,3 +51,24 @@ rule average_checkpoints:
 rule teachers:
     input:
         [PATHS["average"].format(corpus=c, system=W.corpus_spec(c)["teacher"]) for c in RUN],
+
+
+rule learning_curves:
+    input:
+        W.training_summaries,
+    output:
+        csv=report(PATHS["curves_csv"], caption="../report/learning_curves.rst", category="Training"),
+        figure=report(PATHS["curves_figure"], caption="../report/learning_curves.rst", category="Training"),
+    params:
+        script=script("curves"),
+        systems=lambda wc: flags(*W.trained_models(wc.corpus)),
+    threads: W.job_threads("learning_curves", 1)
+    resources:
+        **W.job_resources("learning_curves"),
+    log:
+        "logs/train/{corpus}.curves.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script:q} --done {input:q} --systems {params.systems} --csv {output.csv:q} "
+        "--figure {output.figure:q} > {log} 2>&1"

@@ -21,6 +21,7 @@ import sacrebleu
 from common import (PipelineError, check_checkpoint, job_environment, read_lines, run_main,
                     sha256_file, usable_gpus, write_json, write_lines)
 from fairseq_args import decode_args, run_fairseq
+from subword import desegment
 from translate import parse_hypotheses
 
 EMPTY_RULE = "an empty teacher output is replaced by the raw target of the same pair"
@@ -101,16 +102,10 @@ def merge_shards(sources: list[str], raw_targets: list[str], shard_hyps: list[li
     return merged, len(empty)
 
 
-def remove_subword(line: str, method: str) -> str:
-    if method == "bpe":
-        return (line + " ").replace("@@ ", "").rstrip()
-    return "".join(line.split()).replace("\u2581", " ").strip()
-
-
 def corpus_stats(raw_targets, distilled, method, sample) -> dict:
     """Distilled-vs-raw BLEU on the first `sample` pairs and the average length ratio."""
-    raw = [remove_subword(line, method) for line in raw_targets[:sample]]
-    dis = [remove_subword(line, method) for line in distilled[:sample]]
+    raw = [desegment(line, method) for line in raw_targets[:sample]]
+    dis = [desegment(line, method) for line in distilled[:sample]]
     ratios = [len(d.split()) / max(len(r.split()), 1) for r, d in zip(raw_targets, distilled)]
     return {"bleu_distilled_vs_raw": round(sacrebleu.corpus_bleu(dis, [raw], tokenize="none").score, 2),
             "bleu_sample_pairs": len(raw),

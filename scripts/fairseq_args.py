@@ -21,19 +21,28 @@ PLUGIN_DIR = str(REPO / "natpipe")
 
 def fairseq_env(threads: int) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     return env
 
 
-def run_fairseq(tool: str, args: list[str], threads: int, stdout=None) -> None:
-    """Run fairseq-<tool> through natpipe's compatibility layer; failure is one PipelineError."""
+def run_fairseq(tool: str, args: list[str], threads: int, stdout=None, tee: str | os.PathLike | None = None) -> None:
+    """Run fairseq-<tool> through natpipe's compatibility layer; failure is one PipelineError.
+    `tee`: also append its output to this file (a training's own log, kept across resumes)."""
     command = [sys.executable, "-m", "natpipe.fairseq_cli", tool] + args
     print("+ fairseq-" + tool + " " + " ".join(args), file=sys.stderr, flush=True)
-    result = subprocess.run(command, env=fairseq_env(threads), stdout=stdout)
-    if result.returncode != 0:
-        raise PipelineError(f"fairseq-{tool} exited with status {result.returncode} (see the rule's log)")
+    if tee is None:
+        returncode = subprocess.run(command, env=fairseq_env(threads), stdout=stdout).returncode
+    else:
+        with open(tee, "a", encoding="utf-8") as copy, subprocess.Popen(
+                command, env=fairseq_env(threads), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+            for line in process.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                copy.write(line)
+            returncode = process.wait()
+    if returncode != 0:
+        raise PipelineError(f"fairseq-{tool} exited with status {returncode} (see the rule's log)")
 
 _ARCH_FLAGS = {
     "encoder_layers": ["--encoder-layers"],
@@ -59,6 +68,12 @@ def update_freq(train: dict, gpus: int) -> int:
         return train.get("update_freq", 1)
     per_step = train.get("max_tokens", 4096) * max(gpus, 1)
     return max(1, round(target / per_step))
+
+
+def log_interval(train: dict) -> int:
+    """fairseq's --log-interval: the configured one (50 when unset), but at least once per
+    validation, so that the learning curve knows the target tokens seen at every point."""
+    return min(train.get("log_interval", 50), train["save_interval_updates"])
 
 
 def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int,
@@ -93,7 +108,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
         "--save-interval-updates", str(train["save_interval_updates"]),
         "--keep-interval-updates", str(train["average_last"]), "--no-epoch-checkpoints",
         "--seed", str(train["seed"]),
-        "--log-format", "simple", "--log-interval", str(train.get("log_interval", 50)), "--num-workers", "0",
+        "--log-format", "simple", "--log-interval", str(log_interval(train)), "--num-workers", "0",
         "--skip-invalid-size-inputs-valid-test",
     ]
     return args + system.training_input_args(inputs or {}) + device_args(gpus, train["fp16"])

@@ -78,3 +78,19 @@ def latent_pca_figure(csv_path: str, png_path: str) -> None:
     axis.set_title("PCA of the posterior latents (test set)")
     axis.legend(fontsize="small")
     save(figure, png_path)
+
+
+def learning_curves_figure(curves: pd.DataFrame, path: str) -> None:
+    """Validation NLL (bits per target token) of every model of a corpus, against updates and
+    against the target tokens seen: how far each system got for the same training budget."""
+    figure, (by_update, by_tokens) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for system, part in curves.groupby("system", sort=False):
+        part = part.sort_values("update")
+        by_update.plot(part["update"], part["valid_nll_loss"], marker=".", label=system)
+        by_tokens.plot(part["target_tokens"], part["valid_nll_loss"], marker=".", label=system)
+    by_update.set_xlabel("updates")
+    by_tokens.set_xlabel("target tokens seen")
+    by_update.set_ylabel("valid NLL (bits / token)")
+    by_update.set_title("Learning curves")
+    by_tokens.legend(fontsize="small")
+    save(figure, path)

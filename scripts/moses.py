@@ -1,8 +1,10 @@
 """Moses punctuation normalisation and tokenisation with sacremoses.
 
 No XML escaping (fairseq and sacrebleu read raw text) and case is kept. With
---aggressive-dash-splits hyphens become " @-@ " as in the fairseq WMT recipes; the tokenized
-BLEU's compound splitting and the detokenizer both undo that consistently.
+--aggressive-dash-splits hyphens become " @-@ " as in the fairseq WMT recipes. The detokenizer
+restores the hyphen; the tokenized BLEU's compound split does not undo it: it reads "@-@" as one
+more hyphenated word and makes it "@ ##AT##-##AT## @" on both sides, so every such hyphen counts
+as three tokens there, exactly as fairseq's get_compound_split_bleu.sh on the same output.
 """
 from __future__ import annotations
 

@@ -54,13 +54,11 @@ def segmenter(method: str, model: str):
     return lambda line: " ".join(processor.encode(line, out_type=str))
 
 
-def desegmenter(method: str):
-    """str -> str undoing a segmentation exactly as fairseq-generate's --remove-bpe does."""
-    import natpipe.plugin  # noqa: F401  (fairseq on numpy 2)
-    from fairseq.data.data_utils import post_process
-
-    symbol = "subword_nmt" if method == "bpe" else "sentencepiece"
-    return lambda line: post_process(line, symbol)
+def desegment(line: str, method: str) -> str:
+    """Undo a segmentation as fairseq-generate's --remove-bpe does (subword_nmt / sentencepiece)."""
+    if method == "bpe":
+        return (line + " ").replace("@@ ", "").rstrip()
+    return "".join(line.split()).replace("\u2581", " ").strip()
 
 
 def main() -> None:
@@ -88,9 +86,9 @@ def main() -> None:
     again.add_argument("--output", required=True)
     args = parser.parse_args()
     if args.command == "resegment":
-        undo, segment = desegmenter(args.from_method), segmenter(args.method, args.model)
+        segment = segmenter(args.method, args.model)
         lines = read_lines(args.input)
-        write_lines(args.output, (segment(undo(line)) for line in progress(lines, "resegment")))
+        write_lines(args.output, (segment(desegment(line, args.from_method)) for line in progress(lines, "resegment")))
         print(f"subword: resegmented {len(lines)} lines -> {args.output}", file=sys.stderr)
     elif args.command == "learn":
         if args.method == "bpe":

@@ -18,7 +18,7 @@ import pandas as pd
 
 
 from common import PipelineError, atomic_output, read_lines, run_main
-from evaluate import score_lines
+from evaluate import add_moses_arguments, moses_settings, score_lines
 from natpipe.registry import system_of
 from fairseq_args import generate_args, remove_bpe_flag
 from subword import segmenter
@@ -75,8 +75,7 @@ def main() -> None:
     parser.add_argument("--subword-model", required=True)
     parser.add_argument("--ref-tok", required=True)
     parser.add_argument("--ref", required=True)
-    parser.add_argument("--hyp-detokenized", action="store_true")
-    parser.add_argument("--lowercase", action="store_true")
+    add_moses_arguments(parser)
     parser.add_argument("--p-mask", type=float, nargs="+", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--chunk-sizes", type=int, nargs="*", default=[])
@@ -112,7 +111,7 @@ def main() -> None:
     records = []
     for point, outputs, point_masks in zip(plan, filled, masks):
         lines = [system.string(tokens, bpe) for tokens in outputs]
-        bleu = score_lines(lines, refs_tok, refs_raw, args.tgt, not args.hyp_detokenized, args.lowercase)
+        bleu = score_lines(lines, refs_tok, refs_raw, args.tgt, moses_settings(args))
         n_masked, n_tokens = sum(map(len, point_masks)), sum(map(len, targets))
         records.append({**point, "mask_rate": n_masked / max(n_tokens, 1), "n_masked": n_masked,
                         "n_tokens": n_tokens, "bleu_tok": bleu["bleu_tok"], "sacrebleu": bleu["sacrebleu"]})
@@ -123,7 +122,7 @@ def main() -> None:
     reference = None
     if args.reference_hyp:
         lines = read_lines(args.reference_hyp)[:n]
-        bleu = score_lines(lines, refs_tok, refs_raw, args.tgt, not args.hyp_detokenized, args.lowercase)
+        bleu = score_lines(lines, refs_tok, refs_raw, args.tgt, moses_settings(args))
         reference = {"bleu_tok": bleu["bleu_tok"], "label": args.reference_name}
         print(f"synthetic: dashed line {args.reference_name} BLEU {bleu['bleu_tok']} on the same {n} sentences "
               f"({args.reference_hyp})", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common import check_checkpoint, job_environment, run_main, usable_gpus, write_json
 from fairseq_args import run_fairseq, train_args
+from natpipe.curves import parse_training_log
 
 
 def main() -> None:
@@ -43,11 +44,14 @@ def main() -> None:
             check_checkpoint(path)
     gpus = usable_gpus(args.gpus, args.cpu_fallback)
     start = time.time()
+    log = Path(args.save_dir) / "train.log"  # appended to by every (resumed) run: the learning curve
     run_fairseq("train", train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus,
                                    args.distill_bin, inputs),
-                args.threads)
+                args.threads, tee=log)
+    curve = parse_training_log(log.read_text(encoding="utf-8").splitlines())
     write_json(args.done, {"resumed": resumed, "wall_seconds": round(time.time() - start, 1),
-                           "save_dir": args.save_dir, **job_environment(args.gpus, gpus), "model": model})
+                           "save_dir": args.save_dir, **job_environment(args.gpus, gpus), "model": model,
+                           "curve": curve})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 import sacrebleu
 
 import distill
+import subword
 from common import PipelineError
 
 
@@ -69,9 +70,9 @@ def test_corpus_stats_against_sacrebleu():
     assert stats["length_ratio_distilled_over_raw"] == pytest.approx((1 + 2 / 3) / 2, abs=1e-4)
 
 
-def test_remove_subword_for_both_methods():
-    assert distill.remove_subword("Te@@ st ist gu@@ t", "bpe") == "Test ist gut"
-    assert distill.remove_subword("\u2581Te st \u2581ist", "sentencepiece") == "Test ist"
+def test_desegment_for_both_methods():
+    assert subword.desegment("Te@@ st ist gu@@ t", "bpe") == "Test ist gut"
+    assert subword.desegment("\u2581Te st \u2581ist", "sentencepiece") == "Test ist"
 
 
 def _external(tmp_path, src_lines, sha_src=None):

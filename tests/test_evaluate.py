@@ -1,4 +1,5 @@
 """BLEU: tokenized BLEU with compound splitting, and SacreBLEU, against sacrebleu itself."""
+import collections
 import json
 import math
 
@@ -17,27 +18,63 @@ def test_compound_split_matches_the_perl_one_liner():
     assert ev.compound_split("- x -") == "- x -"
 
 
-def test_tokenized_bleu_equals_sacrebleu_with_tokenize_none():
-    hyps = ["das ist ein kleiner Test", "noch ein Satz hier"]
-    refs = ["das ist ein kleiner Test", "noch ein anderer Satz"]
-    ours = ev.tokenized_bleu(hyps, refs, compound=False)
-    theirs = sacrebleu.corpus_bleu(hyps, [refs], tokenize="none")
-    assert ours.score == pytest.approx(theirs.score)
+def multi_bleu(hyps, refs):
+    """multi-bleu.perl's corpus BLEU, written out: clipped n-gram counts summed over the corpus,
+    geometric mean of the four precisions, no smoothing, brevity penalty exp(1 - r/c) if c < r."""
+    matches, totals, hyp_len, ref_len = [0] * 4, [0] * 4, 0, 0
+    for hyp, ref in zip(hyps, refs):
+        h, r = hyp.split(), ref.split()
+        hyp_len, ref_len = hyp_len + len(h), ref_len + len(r)
+        for n in range(1, 5):
+            grams = collections.Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
+            ref_grams = collections.Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+            matches[n - 1] += sum(min(c, ref_grams[g]) for g, c in grams.items())
+            totals[n - 1] += max(len(h) - n + 1, 0)
+    if min(matches) == 0:
+        return 0.0
+    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / 4
+    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+    return 100 * brevity * math.exp(log_precision)
 
 
-def test_tokenized_bleu_hand_checked():
-    # hyp "a b c d" vs ref "a b c e": precisions 3/4, 2/3, 1/2, 0/1 -> BLEU 0 without smoothing;
-    # sacrebleu's default 'exp' smoothing gives the 4-gram precision 1/(2*1) = 1/2.
-    score = ev.tokenized_bleu(["a b c d"], ["a b c e"], compound=False).score
-    expected = 100 * math.exp((math.log(3 / 4) + math.log(2 / 3) + math.log(1 / 2) + math.log(1 / 2)) / 4)
-    assert score == pytest.approx(expected, abs=1e-6)
+@pytest.mark.parametrize("hyps, refs", [
+    (["das ist ein kleiner Test", "noch ein Satz hier"], ["das ist ein kleiner Test", "noch ein anderer Satz"]),
+    (["a b c d e f", "x y z"], ["a b c d e f g h", "x y z w"]),  # brevity penalty
+    (["the the the the"], ["the cat is on the mat"]),  # clipped counts
+])
+def test_tokenized_bleu_is_multi_bleu(hyps, refs):
+    assert ev.tokenized_bleu(hyps, refs, compound=False).score == pytest.approx(multi_bleu(hyps, refs), abs=1e-9)
+
+
+def test_tokenized_bleu_does_not_smooth():
+    # hyp "a b c d" vs ref "a b c e": precisions 3/4, 2/3, 1/2, 0/1 -> 0, as multi-bleu.perl and
+    # fairseq's scorer report it (sacrebleu's default 'exp' smoothing would give 42.73)
+    assert ev.tokenized_bleu(["a b c d"], ["a b c e"], compound=False).score == 0.0
+
+
+def test_a_corpus_that_is_not_moses_tokenized_scores_plain_hypotheses_like_its_reference(tmp_path):
+    """tokenize: false (e.g. wmt20_ja_en): the reference is only normalized; hypotheses equal to it
+    score 100, where tokenizing them with Moses defaults split every punctuation mark."""
+    import moses
+
+    raw = ["Das ist ein Haus-Boot, oder?", "Wir gehen (heute) nach Hause."]
+    normalized = moses.process_lines(raw, "de", tokenize=False)
+    for name, lines in (("ref", raw), ("ref.tok", normalized), ("hyp", raw)):
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = {"normalize": True, "tokenize": False, "aggressive": False, "lowercase": False}
+    result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", settings)
+    assert result["bleu_tok"] == 100.0 and result["sacrebleu"] == 100.0
 
 
 def test_compound_splitting_changes_the_score_only_for_hyphenated_words():
-    hyps, refs = ["Hals-Nasen Arzt"], ["Hals-Ohren Arzt"]
-    plain = ev.tokenized_bleu(hyps, refs, compound=False).score
+    hyps, refs = ["der Hals-Nasen Arzt kommt heute nicht mehr"], ["der Hals-Ohren Arzt kommt heute nicht mehr"]
     split = ev.tokenized_bleu(hyps, refs, compound=True).score
-    assert split > plain  # "Hals ##AT##-##AT##" now matches
+    assert split != ev.tokenized_bleu(hyps, refs, compound=False).score
+    # "Hals ##AT##-##AT## Nasen": the hyphen and the first part now match as tokens of their own
+    assert split == pytest.approx(multi_bleu(["der Hals ##AT##-##AT## Nasen Arzt kommt heute nicht mehr"],
+                                             ["der Hals ##AT##-##AT## Ohren Arzt kommt heute nicht mehr"]), abs=1e-9)
+    plain_text = (["der Arzt kommt heute nicht mehr"], ["der Arzt kommt morgen nicht mehr"])
+    assert ev.tokenized_bleu(*plain_text, compound=True).score == ev.tokenized_bleu(*plain_text, compound=False).score
 
 
 def test_evaluate_writes_both_scores(tmp_path):
@@ -50,8 +87,7 @@ def test_evaluate_writes_both_scores(tmp_path):
     detok = ev.detokenize_lines(hyps_tok, "de")
     assert detok == ["Das ist ein Haus-Boot.", "Wir gehen morgen nach Hause, oder?"]
     assert result["sacrebleu"] == pytest.approx(round(sacrebleu.corpus_bleu(detok, [refs_raw]).score, 2))
-    expected_tok = sacrebleu.corpus_bleu([ev.compound_split(h) for h in hyps_tok],
-                                         [[ev.compound_split(r) for r in refs_tok]], tokenize="none").score
+    expected_tok = multi_bleu([ev.compound_split(h) for h in hyps_tok], [ev.compound_split(r) for r in refs_tok])
     assert result["bleu_tok"] == pytest.approx(round(expected_tok, 2))
     assert result["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     assert result["n_sentences"] == 2 and result["compound_split"] is True
@@ -82,6 +118,6 @@ def test_lowercased_corpus_scores_case_insensitively(tmp_path):
     (tmp_path / "ref").write_text("Das Haus ist groß.\n", encoding="utf-8")
     (tmp_path / "ref.tok").write_text("das haus ist groß .\n", encoding="utf-8")
     (tmp_path / "hyp").write_text("das haus ist groß .\n", encoding="utf-8")
-    result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", lowercase=True)
+    result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", {**ev.TOKENIZED, "lowercase": True})
     assert result["sacrebleu"] == 100.0 and result["bleu_tok"] == 100.0
     assert "case:lc" in result["signature"]

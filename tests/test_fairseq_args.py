@@ -128,3 +128,12 @@ def test_fully_nat_decoding_greedy_beam_lm_and_npd(tmp_path):
     with pytest.raises(ConfigError, match="lm_alpha and lm_beta or a tuned lm_weights_file"):
         fa.generate_args({**FNAT, "generate": {"ctc_beam": 20, "lm": True, "lm_path": "x"}}, "b", "en", "de", "m",
                          "bpe", "test", 0)
+
+
+def test_training_logs_at_least_once_per_validation():
+    """The learning curve sums target tokens from the train_inner lines: one per validation at least."""
+    assert flag(fa.train_args(MODEL, "b", "en", "de", "c", 0), "--log-interval") == "5"  # save every 5
+    wide = {**MODEL, "train": {**MODEL["train"], "save_interval_updates": 1000}}
+    assert flag(fa.train_args(wide, "b", "en", "de", "c", 0), "--log-interval") == "50"
+    assert flag(fa.train_args({**wide, "train": {**wide["train"], "log_interval": 7}}, "b", "en", "de", "c", 0),
+                "--log-interval") == "7"

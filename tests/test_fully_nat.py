@@ -131,14 +131,24 @@ def test_glat_with_a_huge_ratio_glances_at_every_position_rnd_at_some(alignment)
     enc = model.encode(SRC, SAMPLE["net_input"]["src_lengths"])
     dec_lengths = model.decoder_lengths(enc, lengths)
     inputs, dec_mask = model.decoder_inputs(enc, dec_lengths)
-    argmax = model.decode(inputs, dec_mask, enc).argmax(-1)  # dropout 0: the criterion's first pass
-    wrong = [model.output_tokens(argmax[i, :int(dec_lengths[i])].tolist()) != tokens[i, :int(lengths[i])].tolist()
-             for i in range(2)]
+    logits = model.decode(inputs, dec_mask, enc)  # dropout 0: the criterion's first pass
+    argmax = logits.argmax(-1)
     positions = int(dec_lengths.sum())
     assert positions == (21 if alignment == "ctc" else 4)
+    if alignment == "ctc":  # the target-carrying frames of the best alignment, and their Hamming distance
+        from natpipe.blocks.ctc import viterbi_align
+
+        aligned, _ = viterbi_align(torch.log_softmax(logits.float(), -1), dec_mask, tokens, tgt_mask, model.blank)
+        targets = [[t for t in range(int(dec_lengths[i])) if int(aligned[i, t]) != model.blank] for i in range(2)]
+        wrong = [any(int(argmax[i, t]) != int(aligned[i, t]) for t in targets[i]) for i in range(2)]
+        revealable = [len(frames) for frames in targets]
+    else:
+        wrong = [model.output_tokens(argmax[i, :int(dec_lengths[i])].tolist()) != tokens[i, :int(lengths[i])].tolist()
+                 for i in range(2)]
+        revealable = [int(n) for n in dec_lengths]
     _, _, log = criterion(glancing="glat", glance_f_ratio=1000.0)(model, SAMPLE)
-    # D > 0: Poisson(1000 D) is clamped to the whole decoder; D = 0 glances at nothing
-    assert log["glanced"] == sum(int(n) for n, w in zip(dec_lengths, wrong) if w) and any(wrong)
+    # D > 0: Poisson(1000 D) is clamped to what can be revealed; D = 0 glances at nothing
+    assert log["glanced"] == sum(n for n, w in zip(revealable, wrong) if w) and any(wrong)
     counts = {criterion(glancing="rnd", seed=seed)(model, SAMPLE)[2]["glanced"] for seed in range(12)}
     assert len(counts) > 1 and all(0 <= n <= positions for n in counts)
     model.eval()  # no glancing at evaluation
@@ -161,10 +171,10 @@ def random_sample(sentences, seed):
             "ntokens": int(tgt_lengths.sum())}
 
 
-@pytest.mark.parametrize("alignment", ["ctc", "axe"])
-def test_glance_distances_are_the_per_sentence_edit_distances(alignment, monkeypatch):
-    """The batched read-off + edit distance give each sentence's Levenshtein distance between its
-    output (Python read-off) and its target, so the same seed draws the same glancing masks."""
+def test_glance_distances_are_the_per_sentence_edit_distances(monkeypatch):
+    """AXE: the batched read-off + edit distance give each sentence's Levenshtein distance between
+    its output (Python read-off) and its target, so the same seed draws the same glancing masks."""
+    alignment = "axe"
     model = tiny(latent_alignment=alignment, seed=4)
     sample = random_sample(16, seed=5)
     tokens, tgt_mask, tgt_lengths = targets_without_eos(sample["target"], PAD, EOS)
@@ -188,7 +198,57 @@ def test_glance_distances_are_the_per_sentence_edit_distances(alignment, monkeyp
     assert seen["distances"].tolist() == expected
     gen = torch.Generator().manual_seed(9)
     counts = glance_counts(torch.tensor(expected), dec_lengths, 0.5, "glat", gen)
-    assert torch.equal(mask, glance_mask(dec_lengths, counts, dec_mask.size(1), gen) & dec_mask)
+    assert torch.equal(mask, glance_mask(dec_mask, counts, gen))
+
+
+@pytest.mark.parametrize("mode", ["glat", "rnd"])
+def test_ctc_glancing_counts_and_reveals_target_tokens_not_blank_frames(mode, monkeypatch):
+    """§3.4 with CTC: the distance is the Hamming distance between the best alignment's target
+    tokens and the prediction at those frames, RND draws its count from U{0..|y|}, and only frames
+    the alignment gives a target token are revealed (the decoder is λ|x| long, mostly blank)."""
+    from natpipe.blocks.ctc import viterbi_align
+
+    model = tiny(latent_alignment="ctc", seed=4)
+    sample = random_sample(16, seed=5)
+    tokens, tgt_mask, tgt_lengths = targets_without_eos(sample["target"], PAD, EOS)
+    enc = model.encode(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
+    dec_lengths = model.decoder_lengths(enc, tgt_lengths)
+    inputs, dec_mask = model.decoder_inputs(enc, dec_lengths)
+    lprobs = torch.log_softmax(model.decode(inputs, dec_mask, enc).float(), -1)
+    aligned, _ = viterbi_align(lprobs, dec_mask, tokens, tgt_mask, model.blank)
+    argmax = lprobs.argmax(-1)
+    expected = [sum(1 for t in range(int(dec_lengths[i])) if int(aligned[i, t]) != model.blank
+                    and int(argmax[i, t]) != int(aligned[i, t])) for i in range(16)]
+    seen = {}
+
+    def spy(distances, lengths, *args):
+        seen["distances"], seen["lengths"] = distances, lengths
+        return glance_counts(distances, lengths, *args)
+
+    monkeypatch.setattr(fully_nat_criterion, "glance_counts", spy)
+    reference, mask = criterion(glancing=mode, glance_f_ratio=5.0).glance(model, enc, inputs, dec_mask, tokens, tgt_mask,
+                                                                          torch.Generator().manual_seed(9))
+    assert torch.equal(reference, aligned)
+    assert seen["lengths"].tolist() == tgt_lengths.tolist()  # counts are of target tokens, at most |y|
+    if mode == "glat":
+        assert seen["distances"].tolist() == expected and max(expected) > 0
+    assert mask.any() and not (mask & aligned.eq(model.blank)).any() and not (mask & ~dec_mask).any()
+    for i in range(16):  # whole tokens: every frame of a revealed token, and at most |y| tokens
+        runs, revealed = [], []
+        for t in range(int(dec_lengths[i])):
+            label = int(aligned[i, t])
+            if label == model.blank:
+                continue
+            if not runs or runs[-1][1] != t - 1 or int(aligned[i, t - 1]) != label:
+                runs.append([t, t])
+            else:
+                runs[-1][1] = t
+        assert len(runs) == int(tgt_lengths[i])
+        for first, last in runs:
+            states = {bool(mask[i, t]) for t in range(first, last + 1)}
+            assert len(states) == 1
+            revealed += list(states)
+        assert sum(revealed) <= int(tgt_lengths[i])
 
 
 def test_axe_model_trains_and_decodes_without_blanks():

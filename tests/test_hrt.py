@@ -76,12 +76,25 @@ def tiny_hrt(layers=1):
 
 
 def test_hrt_has_exactly_the_parameters_of_the_at_transformer():
-    from fairseq.models.transformer import TransformerModel
+    """HRT fine-tunes from an AT checkpoint (FT): every parameter must have the AT's name and shape,
+    and there must be no other (no length predictor, no extra embeddings)."""
+    from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
 
     model, vocab = tiny_hrt()
-    assert isinstance(model, TransformerModel)
-    keys = set(model.state_dict())
-    assert not any("length" in key for key in keys)  # no length predictor
+
+    class Task:
+        source_dictionary = target_dictionary = vocab
+
+    args = argparse.Namespace(encoder_layers=1, decoder_layers=1, encoder_embed_dim=16, decoder_embed_dim=16,
+                              encoder_ffn_embed_dim=32, decoder_ffn_embed_dim=32, encoder_attention_heads=2,
+                              decoder_attention_heads=2, share_all_embeddings=True, max_source_positions=64,
+                              max_target_positions=64)
+    ARCH_CONFIG_REGISTRY["transformer"](args)
+    at = ARCH_MODEL_REGISTRY["transformer"].build_model(args, Task())
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in at.state_dict().items()}
+    assert ours == theirs
+    model.load_state_dict(at.state_dict(), strict=True)  # an AT checkpoint loads as is
 
 
 def test_nat_input_and_truncation():
@@ -97,7 +110,8 @@ def independent_eq3(model, vocab, src, src_len, tokens, k, z):
     prev = torch.tensor([[vocab.bos()] + z[:-1]])
     lp = model.get_normalized_probs((model.decode(prev, enc, causal=True, stride=k), None), log_probs=True)[0]
     at = sum(float(lp[i, t]) for i, t in enumerate(z))
-    y_nat = torch.tensor([nat_input(z, k, vocab.eos(), vocab.unk())])
+    # HRT §5.3 written out, not through the generator's nat_input: [B], then k-1 masks before each z_i
+    y_nat = torch.tensor([[vocab.eos()] + [t for token in z for t in [vocab.unk()] * (k - 1) + [token]]])
     lp2 = model.get_normalized_probs((model.decode(y_nat, enc, causal=False), None), log_probs=True)[0]
     masked = [i for i in range(1, y_nat.size(1)) if int(y_nat[0, i]) == vocab.unk()]
     for index in (vocab.pad(), vocab.bos(), vocab.unk()):
@@ -141,12 +155,31 @@ def test_b_nat_larger_than_b_at_is_refused():
         HRTGenerator(model, vocab, k=2, b_at=1, b_nat=2)
 
 
-def test_criterion_sums_the_four_task_losses_over_the_curriculum_split():
-    """At t = T/2 the first half of the batch builds SKIP-AT + SKIP-CMLM, the rest AT + CMLM; the
-    loss equals cross-entropies computed here from hand-built decoder inputs."""
+def test_primary_rows_are_a_random_curriculum_share_of_the_batch():
+    """Alg. 1 draws the primary sentences at random: fairseq sorts a batch by source length, so
+    the first rows would always be the longest ones."""
+    from natpipe.systems.hrt.criterion import primary_rows
+
+    counts = torch.zeros(8)
+    for seed in range(400):
+        chosen, rest = primary_rows(8, 3, torch.Generator().manual_seed(seed))
+        assert len(chosen) == 3 and sorted(chosen.tolist() + rest.tolist()) == list(range(8))
+        counts[chosen] += 1
+        again, _ = primary_rows(8, 3, torch.Generator().manual_seed(seed))
+        assert again.tolist() == chosen.tolist()  # reproducible from the seed and the update
+    assert ((counts / 400 - 3 / 8).abs() < 0.1).all(), counts  # every row as often, ~p_k of the time
+    assert primary_rows(5, 0, torch.Generator())[0].numel() == 0 and primary_rows(5, 5, torch.Generator())[1].numel() == 0
+
+
+def test_criterion_sums_the_four_task_losses_over_the_curriculum_split(monkeypatch):
+    """At t = T/2 half of the batch (here rows 0-1) builds SKIP-AT + SKIP-CMLM, the rest AT + CMLM;
+    the loss equals cross-entropies computed here from hand-built decoder inputs."""
     import torch.nn.functional as F
 
+    import natpipe.systems.hrt.criterion as criterion
     from natpipe.systems.hrt.criterion import HRTLoss
+
+    monkeypatch.setattr(criterion, "primary_rows", lambda n, k, generator: (torch.arange(k), torch.arange(k, n)))
 
     model, vocab = tiny_hrt()
     a, b, c, d = (vocab.index(w) for w in "a b c d".split())
@@ -166,8 +199,8 @@ def test_criterion_sums_the_four_task_losses_over_the_curriculum_split():
     src = torch.tensor([[a, b, eos], [c, d, eos], [pad, d, eos], [pad, a, eos]])
     sample = {"net_input": {"src_tokens": src, "src_lengths": torch.tensor([3, 3, 2, 2]), "prev_output_tokens": prev},
               "target": target, "ntokens": 11}
-    tasks, n_primary = loss_fn.task_samples(sample, 5)
-    assert n_primary == 2 and set(tasks) == {"skip_at", "skip_cmlm", "at", "cmlm"}
+    tasks, rows = loss_fn.task_samples(sample, 5)
+    assert rows["primary"].tolist() == [0, 1] and set(tasks) == {"skip_at", "skip_cmlm", "at", "cmlm"}
     loss, size, log = loss_fn(model, sample)
 
     def ce(rows, dec_in, out, causal, stride):

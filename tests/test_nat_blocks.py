@@ -309,15 +309,17 @@ def test_unknown_glancing_mode():
         glance_counts(torch.zeros(2), torch.ones(2, dtype=torch.long), mode="bert")
 
 
-def test_glance_mask_picks_exactly_count_real_positions_uniformly():
+def test_glance_mask_picks_exactly_count_eligible_positions_uniformly():
     lengths = torch.tensor([5, 3, 0, 6, 4])
-    counts = torch.tensor([2, 3, 0, 0, 9])  # the last one is clamped to its length
+    eligible = torch.arange(7)[None, :] < lengths[:, None]
+    eligible[3, 1::2] = False  # e.g. blank frames of a CTC alignment: 3 eligible positions left
+    counts = torch.tensor([2, 3, 0, 9, 9])  # the last two are clamped to what is eligible
     gen = torch.Generator().manual_seed(2)
     hits = torch.zeros(5, 7)
     for _ in range(2000):
-        mask = glance_mask(lengths, counts, 7, gen)
-        assert mask.sum(1).tolist() == [2, 3, 0, 0, 4]
-        assert not mask[torch.arange(7)[None, :] >= lengths[:, None]].any()
+        mask = glance_mask(eligible, counts, gen)
+        assert mask.sum(1).tolist() == [2, 3, 0, 3, 4]
+        assert not (mask & ~eligible).any()
         hits += mask.float()
     frequency = hits[0, :5] / 2000
     assert torch.allclose(frequency, torch.full((5,), 0.4), atol=0.05)

@@ -105,7 +105,8 @@ def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
     ok = data[data["status"] == "ok"]
     assert len(ok[ok["device"] == "cpu"]) == 3 * 2 * 2 and len(ok[ok["device"] == "cuda"]) == 3 * 1 * 2
     assert set(data[data["status"] == "oom"][["device", "batch_size"]].itertuples(index=False)) == {("cuda", 4)}
-    assert (ok["agreement"] == 1.0).all() and (ok["output_tokens"] > 0).all()
+    # the 30-update CTC model may emit only blanks: an empty output is still a whole decoding pass
+    assert (ok["agreement"] == 1.0).all() and (ok[ok["system"] != "FNAT_npd"]["output_tokens"] > 0).all()
     summary = speed.summarize(data, "at_tiny").set_index(["device", "system", "batch_size"])
     median = ok.groupby(["device", "system", "batch_size"])["seconds"].median()
     for device in ("cpu", "cuda"):

@@ -23,12 +23,13 @@ def test_default_dry_run_lists_the_whole_pipeline():
     counts = job_counts(result.stdout)
     # seven models (AT teacher, vanilla NAT, CMLM, HRT, Fully-NAT KD+CTC / +VAE / +GLAT); eleven rows
     # (CMLM1/4/10 from the CMLM; greedy, beam 20 + LM and NPD rows from the VAE model); the LM, its
-    # weights tuned for the beam + LM row, the latent PCA, and one table per paper
+    # weights tuned for the beam + LM row, the latent PCA, one table per paper, the learning curves
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
                       "apply_subword": 6, "binarize": 1, "train_model": 7, "average_checkpoints": 7,
                       "translate_test": 11, "score": 11, "summary_table": 1, "distill_shard": 2,
                       "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "synthetic_masking": 1,
-                      "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 2, "all": 1}
+                      "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 2,
+                      "learning_curves": 1, "all": 1}
 
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():

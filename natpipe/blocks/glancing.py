@@ -84,16 +84,14 @@ def glance_counts(distances: torch.Tensor, lengths: torch.Tensor, f_ratio: float
     return torch.minimum(counts, lengths).clamp(min=0)
 
 
-def glance_mask(lengths: torch.Tensor, counts: torch.Tensor, width: int,
+def glance_mask(eligible: torch.Tensor, counts: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """B x width mask with exactly min(counts[b], lengths[b]) True positions, drawn uniformly
-    among the first lengths[b]: random scores, padding pushed last, keep the lowest ranks."""
-    device = lengths.device
-    scores = torch.rand(lengths.size(0), width, generator=generator,
-                        device=_device(generator, device)).to(device)
-    positions = torch.arange(width, device=device)[None, :]
-    real = positions < lengths[:, None]
-    scores = scores.masked_fill(~real, 2.0)                                 # above any real score
+    """B x T mask with exactly min(counts[b], eligible[b].sum()) True positions, drawn uniformly
+    among the eligible ones (the target positions; for CTC the frames its best alignment gives a
+    target token, never a blank): random scores, the rest pushed last, keep the lowest ranks."""
+    device = eligible.device
+    scores = torch.rand(eligible.shape, generator=generator, device=_device(generator, device)).to(device)
+    scores = scores.masked_fill(~eligible, 2.0)                             # above any eligible score
     ranks = scores.argsort(dim=1).argsort(dim=1)
-    counts = torch.minimum(counts.to(device).long(), lengths.long()).clamp(min=0)
-    return (ranks < counts[:, None]) & real
+    counts = torch.minimum(counts.to(device).long(), eligible.sum(1)).clamp(min=0)
+    return (ranks < counts[:, None]) & eligible

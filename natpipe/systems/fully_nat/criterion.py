@@ -124,25 +124,37 @@ class FullyNATLoss(FairseqCriterion):
     def glance(self, model, encoder_out, inputs, dec_mask, tokens, tgt_mask, generator):
         """Reference tokens at decoder positions and the positions to glance at (B x T each).
 
-        Everything up to the distances stays on the model's device; only B distances and lengths
-        go to the CPU, where the seeded generator draws the same counts and masks on any device."""
-        dec_lengths = dec_mask.sum(1)
-        reference, distances = tokens, torch.zeros_like(dec_lengths)
+        Glancing counts and reveals target tokens (§3.4). With CTC the decoder is λ|x| long and
+        mostly blank: the reference is the best alignment a*, the distance the Hamming distance
+        between a*'s target tokens and the prediction at those frames, RND's count is drawn from
+        U{0..|y|}, and the chosen target tokens are revealed at every frame a* gives them (never a
+        blank frame). Everything up to the
+        distances stays on the model's device; only B distances and lengths go to the CPU, where
+        the seeded generator draws the same counts and masks on any device."""
+        reference, eligible, lengths = tokens, dec_mask, dec_mask.sum(1)
+        distances = torch.zeros_like(lengths)
         if self.glancing == "glat" or model.uses_ctc:
             lprobs = F.log_softmax(model.decode(inputs, dec_mask, encoder_out).float(), dim=-1)
-        if model.uses_ctc:  # glance at the best alignment a*, as long as the decoder input
+        if model.uses_ctc:
             reference, _ = viterbi_align(lprobs, dec_mask, tokens, tgt_mask, model.blank)
+            eligible, lengths = dec_mask & reference.ne(model.blank), tgt_mask.sum(1)
         if self.glancing == "glat":
             predicted = lprobs.argmax(-1)
-            if model.alignment == "none":
+            if model.uses_ctc:
+                distances = (predicted.ne(reference) & eligible).sum(1)
+            elif model.alignment == "none":
                 distances = ((predicted != tokens) & tgt_mask).sum(1)
-            else:  # the output length may differ from the target's: edit distance of the final outputs
+            else:  # AXE: the output length may differ from the target's: edit distance of the outputs
                 output, output_lengths = model.output_tokens_batch(predicted, dec_mask)
                 distances = batched_levenshtein(tokens, tgt_mask.sum(1), output, output_lengths)
-        distances, dec_lengths = torch.stack([distances.long(), dec_lengths.long()]).cpu()  # one transfer
-        counts = glance_counts(distances, dec_lengths, self.f_ratio, self.glancing, generator)
-        mask = glance_mask(dec_lengths, counts, dec_mask.size(1), generator).to(dec_mask.device)
-        return reference.to(dec_mask.device), mask & dec_mask
+        distances, lengths = torch.stack([distances.long(), lengths.long()]).cpu()  # one transfer
+        counts = glance_counts(distances, lengths, self.f_ratio, self.glancing, generator)
+        if not model.uses_ctc:
+            return reference, glance_mask(eligible, counts, generator)
+        chosen = glance_mask(tgt_mask, counts, generator)  # which target tokens, B x |y|
+        starts = eligible & torch.cat([torch.ones_like(eligible[:, :1]), reference[:, 1:] != reference[:, :-1]], 1)
+        token = (starts.long().cumsum(1) - 1).clamp(0, chosen.size(1) - 1)  # a frame's target token
+        return reference, chosen.gather(1, token) & eligible
 
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:

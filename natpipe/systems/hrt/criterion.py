@@ -8,8 +8,8 @@ of k so that its last chunk ends the sentence:
   loss on the masked positions only (the mask-predict objective).
 * TASK-SKIP-CMLM: input [B] y with every position that is not a multiple of k masked; loss on
   those positions only. Padding never carries loss.
-Curriculum (Eq. 2): p_k = (t / T)^lambda; the first floor(n p_k) sentences of the batch make the
-primary tasks (SKIP-AT, SKIP-CMLM), the rest the auxiliary ones (AT, CMLM); the losses of all
+Curriculum (Eq. 2): p_k = (t / T)^lambda; floor(n p_k) sentences of the batch, drawn at random,
+make the primary tasks (SKIP-AT, SKIP-CMLM), the rest the auxiliary ones (AT, CMLM); the losses of all
 four are summed, so gradients accumulate as over a batch twice the size.
 """
 # No `from __future__ import annotations`: fairseq reads the dataclass field types at runtime.
@@ -34,6 +34,14 @@ def curriculum_split(n: int, step: int, total_steps: int, lam: float = 1.0, enab
         return n
     p_k = min(1.0, max(0.0, step / max(total_steps, 1))) ** lam
     return math.floor(n * p_k + 1e-9)
+
+
+def primary_rows(n: int, n_primary: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows of the primary tasks, rows of the auxiliary ones): a random n_primary of the batch.
+    Algorithm 1 draws them at random; fairseq's batches are sorted by source length, so taking
+    the first rows would always hand the primary tasks the batch's longest sentences."""
+    order = torch.randperm(n, generator=generator)
+    return order[:n_primary].sort().values, order[n_primary:].sort().values
 
 
 def extended_targets(target: torch.Tensor, k: int, pad: int, eos: int) -> torch.Tensor:
@@ -92,34 +100,36 @@ class HRTLoss(FairseqCriterion):
         vocab = task.target_dictionary
         self.bos_k, self.bos, self.mask, self.pad, self.eos = vocab.bos(), vocab.eos(), vocab.unk(), vocab.pad(), vocab.eos()
 
-    def task_samples(self, sample: dict, step: int) -> dict:
-        """The four (decoder input, output, causal, stride) samples of this batch."""
+    def task_samples(self, sample: dict, step: int) -> tuple[dict, dict]:
+        """The four (decoder input, output, causal, stride) samples of this batch, and the rows
+        of the batch each group of tasks ("primary", "auxiliary") is built from."""
         target, prev = sample["target"], sample["net_input"]["prev_output_tokens"]
         n_primary = curriculum_split(target.size(0), step, self.total_steps, self.lam, not self.no_curriculum)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        chosen, rest = (rows.to(target.device) for rows in primary_rows(target.size(0), n_primary, generator))
         tasks = {}
-        if n_primary > 0:
-            primary = target[:n_primary]
+        if len(chosen):
+            primary = target[chosen]
             tasks["skip_at"] = (*skip_at_sample(primary, self.k, self.bos_k, self.pad, self.eos), True, self.k)
             tasks["skip_cmlm"] = (*skip_cmlm_sample(primary, self.k, self.bos, self.mask, self.pad, self.eos), False, 1)
-        if n_primary < target.size(0):
-            auxiliary = target[n_primary:]
-            tasks["at"] = (prev[n_primary:], auxiliary, True, 1)
+        if len(rest):
+            auxiliary = target[rest]
+            tasks["at"] = (prev[rest], auxiliary, True, 1)
             tasks["cmlm"] = (*cmlm_sample(auxiliary, self.bos, self.mask, self.pad, self.eos, generator), False, 1)
-        return tasks, n_primary
+        return tasks, {"primary": chosen, "auxiliary": rest}
 
     def forward(self, model, sample, reduce=True):
         step = getattr(model, "num_updates", 0)
-        tasks, n_primary = self.task_samples(sample, step)
+        tasks, rows = self.task_samples(sample, step)
         src_tokens, src_lengths = sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"]
         total_loss, total_nll, sample_size = 0.0, 0.0, 0
-        logging_output = {"nsentences": sample["target"].size(0), "ntokens": sample["ntokens"], "n_primary": n_primary}
+        logging_output = {"nsentences": sample["target"].size(0), "ntokens": sample["ntokens"], "n_primary": len(rows["primary"])}
         encoded = {}  # each sentence is encoded once for its two tasks
         for name, (prev, output, causal, stride) in tasks.items():
             group = "primary" if name.startswith("skip") else "auxiliary"
             if group not in encoded:
-                rows = slice(0, n_primary) if group == "primary" else slice(n_primary, None)
-                encoded[group] = model.encoder(src_tokens[rows], src_lengths=src_lengths[rows])
+                chosen = rows[group]
+                encoded[group] = model.encoder(src_tokens[chosen], src_lengths=src_lengths[chosen])
             encoder_out = encoded[group]
             logits = model.decode(prev, encoder_out, causal=causal, stride=stride)
             lprobs = model.get_normalized_probs((logits, None), log_probs=True)
