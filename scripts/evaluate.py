@@ -6,8 +6,9 @@
    tokenize='none' so no second tokenization happens, and without smoothing, like multi-bleu.perl
    and fairseq's scorer that the papers used. Plain-text hypotheses (a corpus that is not
    Moses-tokenized) get the corpus's own Moses processing first, exactly as its reference did.
-2. SacreBLEU: detokenized hypotheses against the raw reference with sacrebleu's defaults; the
-   signature is stored so that the number is reproducible.
+2. SacreBLEU: detokenized hypotheses against the raw reference with sacrebleu's defaults and
+   the tokenizer its own convention gives the target language (`zh`, `ja-mecab`, `ko-mecab`,
+   else `13a`); the signature is stored so that the number is reproducible.
 """
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ def tokenized_bleu(hyps: list[str], refs: list[str], compound: bool) -> sacreble
         hyps = [compound_split(h) for h in hyps]
         refs = [compound_split(r) for r in refs]
     return sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", smooth_method="none", force=True)
+
+
+# sacrebleu's convention (its CLI with -l xx-zh / xx-ja / xx-ko): a target without spaces between
+# words gets its language's tokenizer; every other target gets 13a.
+SACREBLEU_TOKENIZERS = {"zh": "zh", "ja": "ja-mecab", "ko": "ko-mecab"}
+
+
+def sacrebleu_tokenizer(lang: str) -> str:
+    return SACREBLEU_TOKENIZERS.get(lang, "13a")
 
 
 # The hypotheses of a Moses-tokenized corpus are tokenized already and need no processing.
@@ -67,7 +77,7 @@ def score_lines(hyps: list[str], refs_tok: list[str], refs_raw: list[str], lang:
         hyps_detok = hyps
     compound = lang == "de"
     tok = tokenized_bleu(hyps_tok, refs_tok, compound)
-    metric = sacrebleu.metrics.BLEU(lowercase=lowercase)
+    metric = sacrebleu.metrics.BLEU(lowercase=lowercase, tokenize=sacrebleu_tokenizer(lang))
     sacre = metric.corpus_score(hyps_detok, [refs_raw])
     return {
         "bleu_tok": round(tok.score, 2),

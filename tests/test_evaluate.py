@@ -121,3 +121,24 @@ def test_lowercased_corpus_scores_case_insensitively(tmp_path):
     result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "de", {**ev.TOKENIZED, "lowercase": True})
     assert result["sacrebleu"] == 100.0 and result["bleu_tok"] == 100.0
     assert "case:lc" in result["signature"]
+
+
+def test_sacrebleu_tokenizes_each_target_language_as_sacrebleu_s_own_convention():
+    """A Japanese target is scored on MeCab's words (ipadic, as sacrebleu's ja-mecab), a Korean
+    one on mecab-ko's, a Chinese one by characters; any other target with 13a."""
+    import ipadic
+    import MeCab
+
+    plain = {"normalize": False, "tokenize": False, "aggressive": False, "lowercase": False}
+    hyps, refs = ["これはペンです。", "私は学生です。"], ["これはペンですね。", "私は学生ではありません。"]
+    result = ev.score_lines(hyps, refs, refs, "ja", plain)
+    words = MeCab.Tagger(ipadic.MECAB_ARGS + " -Owakati")
+    expected = multi_bleu([words.parse(h).strip() for h in hyps], [words.parse(r).strip() for r in refs])
+    assert "tok:ja-mecab" in result["signature"] and result["sacrebleu"] == pytest.approx(round(expected, 2))
+    assert "tok:ko-mecab" in ev.score_lines(["나는 학생입니다."], ["나는 학생이다."], ["나는 학생이다."], "ko",
+                                            plain)["signature"]
+    zh = ev.score_lines(["我们是学生"], ["我们是老师"], ["我们是老师"], "zh", plain)
+    # by characters: 3 of 5 unigrams, 2 of 4 bigrams, 1 of 3 trigrams, 0 4-grams -> sacrebleu's default
+    # exp smoothing keeps it above zero; the point here is the tokenizer
+    assert "tok:zh" in zh["signature"] and zh["sacrebleu"] > 0
+    assert "tok:13a" in ev.score_lines(["a b"], ["a b"], ["a b"], "en")["signature"]
