@@ -401,14 +401,17 @@ class Workflow:
     def row_json(self, corpus, row):
         return json.dumps(self.row_spec(corpus, row), sort_keys=True)
 
+    def row_own_checkpoint(self, corpus, row):
+        return self.files(corpus).checkpoint(self.row_model(corpus, row))
+
     def row_files(self, corpus, row):
-        """Every file a row decodes with besides its own checkpoint."""
+        """Every file a row decodes with besides its own checkpoint (the ones row_spec added)."""
         spec = self.row_spec(corpus, row)
-        own = self.files(corpus).checkpoint(self.row_model(corpus, row))
-        return sorted(set(system_of(spec).decoding_files(spec["generate"], self.files(corpus), row).values()) - {own})
+        found = {spec["generate"][key] for key in system_of(spec).decoding_file_keys if key in spec["generate"]}
+        return sorted(found - {self.row_own_checkpoint(corpus, row)})
 
     def row_checkpoint(self, wc):
-        return self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, wc.system))
+        return self.row_own_checkpoint(wc.corpus, wc.system)
 
     def row_other_files(self, wc):
         return self.row_files(wc.corpus, wc.system)
@@ -458,7 +461,7 @@ class Workflow:
 
     def speed_inputs(self, wc):
         rows = self.speed_rows(wc.corpus)
-        own = {self.files(wc.corpus).checkpoint(self.row_model(wc.corpus, r)) for r in rows}
+        own = {self.row_own_checkpoint(wc.corpus, r) for r in rows}
         data = {self.data_bin(wc.corpus, self.row_model(wc.corpus, r)) for r in rows}
         return sorted(own | data | {path for r in rows for path in self.row_files(wc.corpus, r)})
 
