@@ -123,6 +123,11 @@ class System:
         """fairseq-generate task and search flags of one decoding (`search`: resolved generate)."""
         raise NotImplementedError
 
+    def standalone_decoding(self, generate: dict) -> dict:
+        """The model's own decoding without the files of `decoding_files` (a second model, an
+        LM): what a training job can run on its checkpoints for the learning curve's BLEU."""
+        return generate
+
 
 def _packages() -> list[str]:
     return sorted(info.name for info in pkgutil.iter_modules(natpipe.systems.__path__) if info.ispkg)

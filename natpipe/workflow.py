@@ -28,6 +28,10 @@ PATHS = {
     "source_part": "results/{corpus}/raw/sources/{source}/{part}.{side}",
     "raw": "results/{corpus}/raw/{split}.{side}",
     "tok": "results/{corpus}/prep/tok/{split}.{side}",
+    # references 2..n of a multi-reference test set (reference 1 is the test split's tgt side)
+    "source_ref": "results/{corpus}/raw/sources/{source}/ref{ref}.tgt",
+    "raw_ref": "results/{corpus}/raw/test.ref{ref}.tgt",
+    "tok_ref": "results/{corpus}/prep/tok/test.ref{ref}.tgt",
     "clean": "results/{corpus}/prep/clean/train.{side}",
     "clean_stats": "results/{corpus}/prep/clean/stats.json",
     "subword_model": "results/{corpus}/prep/subword.model",
@@ -170,6 +174,14 @@ class Workflow:
                         if spec[side] not in source["members"]:
                             raise config_error(f"corpora.{corpus}.sources.{name}.members",
                                                f"no member given for language '{spec[side]}'")
+                for lang in source.get("references", {}):
+                    if lang not in (spec["src"], spec["tgt"]):
+                        raise config_error(f"corpora.{corpus}.sources.{name}.references.{lang}",
+                                           f"'{lang}' is neither side of corpus {corpus} ({spec['src']}-{spec['tgt']})")
+            counts = {name: 1 + len(self.extra_references(corpus, name)) for name in self.test_sources(corpus)}
+            if len(set(counts.values())) > 1:
+                raise config_error(f"corpora.{corpus}.splits.test", "every test sentence must have the same number "
+                                   "of references, but " + ", ".join(f"{n} has {c}" for n, c in counts.items()))
 
     def check_rows(self):
         """Evaluation rows of a corpus share one namespace (a decoding variant may not reuse a
@@ -257,7 +269,77 @@ class Workflow:
                      "--lowercase" if moses["lowercase"] else "")
 
     def raw_files(self, corpus):
-        return [self.path("raw", corpus=corpus, split=s, side=d) for s in SPLITS for d in SIDES]
+        """The raw splits, and the further references of a multi-reference test set."""
+        return [self.path("raw", corpus=corpus, split=s, side=d) for s in SPLITS for d in SIDES] + \
+            self.extra_reference_files(corpus, "raw_ref")
+
+    # -- multi-reference test sets ------------------------------------------------------------
+    # Reference 1 is the test split's tgt side (binarized, decoded against); references 2..n are
+    # raw files of the same sentences, Moses-processed like reference 1 and read only by scoring.
+    def test_sources(self, corpus):
+        """The names of the sources of the test split, each once, in order."""
+        names = (source_ref(ref)["source"].partition(":")[0] for ref in self.corpus_spec(corpus)["splits"]["test"])
+        return list(dict.fromkeys(names))
+
+    def extra_references(self, corpus, name):
+        """A source's files (local) or archive members (url) of its target side's references 2..n."""
+        references = self.corpus_spec(corpus)["sources"][name].get("references", {})
+        return references.get(self.lang_of(corpus, "tgt"), [])
+
+    def n_references(self, corpus):
+        """References per test sentence (the same for every test source: check_references)."""
+        return 1 + len(self.extra_references(corpus, self.test_sources(corpus)[0]))
+
+    def extra_reference_files(self, corpus, key):
+        """References 2..n of the test set, as raw_ref or tok_ref files ([] for one reference)."""
+        return [self.path(key, corpus=corpus, ref=ref) for ref in range(2, self.n_references(corpus) + 1)]
+
+    def test_references(self, corpus, tokenized):
+        """Every reference file of the test set, reference 1 first: Moses-processed or raw."""
+        first = self.path("tok" if tokenized else "raw", corpus=corpus, split="test", side="tgt")
+        return [first] + self.extra_reference_files(corpus, "tok_ref" if tokenized else "raw_ref")
+
+    def score_references_tok(self, wc):
+        return self.test_references(wc.corpus, tokenized=True)
+
+    def score_references_raw(self, wc):
+        return self.test_references(wc.corpus, tokenized=False)
+
+    def reference_source_file(self, corpus, name, ref):
+        """Where reference `ref` (2..n) of one test source lies: the user's file (local) or the
+        member extracted from the source's archive (url)."""
+        source = self.corpus_spec(corpus)["sources"][name]
+        if source["kind"] != "local":
+            return self.path("source_ref", corpus=corpus, source=name, ref=ref)
+        path, tgt = self.extra_references(corpus, name)[ref - 2], self.lang_of(corpus, "tgt")
+        if not os.path.exists(path):
+            hint = (" This corpus is licensed data that cannot be downloaded: obtain it and place "
+                    "the files there." if source.get("licensed") else "")
+            raise config_error(f"corpora.{corpus}.sources.{name}.references.{tgt}[{ref - 2}]", f"{path} does not exist.{hint}")
+        return path
+
+    def reference_parts(self, corpus, ref):
+        """JSON-ready list of {src, ref, every?, invert?} for scripts/assemble.py --out-ref: each test
+        entry's source side (which the reference must match line for line) and its reference `ref`."""
+        parts = []
+        for entry in self.corpus_spec(corpus)["splits"]["test"]:
+            entry = source_ref(entry)
+            name = entry["source"].partition(":")[0]
+            part = {"src": self.source_file(corpus, entry["source"], "src"),
+                    "ref": self.reference_source_file(corpus, name, ref)}
+            part.update({k: entry[k] for k in ("every", "invert") if k in entry})
+            parts.append(part)
+        return parts
+
+    def reference_parts_input(self, wc):
+        return [path for part in self.reference_parts(wc.corpus, int(wc.ref)) for path in (part["src"], part["ref"])]
+
+    def reference_parts_json(self, wc):
+        return json.dumps(self.reference_parts(wc.corpus, int(wc.ref)))
+
+    def reference_member(self, wc):
+        """The archive member of a url source's reference `ref`."""
+        return self.extra_references(wc.corpus, wc.source)[int(wc.ref) - 2]
 
     def subword_file(self, corpus, split, side):
         return self.path("subword", corpus=corpus, split=split, lang=self.lang_of(corpus, side))
@@ -509,8 +591,8 @@ class Workflow:
                   "checkpoint": self.files(corpus).checkpoint(self.synthetic_cmlm(corpus)),
                   "data_bin": self.data_bin(corpus, self.synthetic_cmlm(corpus)),
                   "subword_model": self.subword_model(corpus, self.synthetic_cmlm(corpus)),
-                  "ref_tok": self.path("tok", corpus=corpus, split="test", side="tgt"),
-                  "ref": self.path("raw", corpus=corpus, split="test", side="tgt")}
+                  "ref_tok": self.test_references(corpus, tokenized=True),
+                  "ref": self.test_references(corpus, tokenized=False)}
         reference = self.synthetic_reference(corpus)
         if reference:
             inputs["reference_hyp"] = self.path("hyp", corpus=corpus, system=reference)

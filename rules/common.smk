@@ -25,6 +25,7 @@ wildcard_constraints:
     source="[A-Za-z0-9_]+",
     split="train|valid|test",
     shard="[0-9]+",
+    ref="[1-9][0-9]*",  # a reference of a multi-reference test set (2..n; 1 is the test split's tgt)
     part="train|valid|test",
     side="src|tgt",
     lang="[a-z]{2,3}",

@@ -1,5 +1,6 @@
 # Data stage: download archives, extract each source's sides, build the gettext corpus,
-# assemble the raw train/valid/test splits (with line-count and encoding checks).
+# assemble the raw train/valid/test splits (with line-count and encoding checks) and references 2..n
+# of a multi-reference test set.
 
 
 rule download:
@@ -37,6 +38,28 @@ rule extract:
         **W.job_resources("extract"),
     log:
         "logs/data/extract/{corpus}/{source}.{side}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script:q} extract --archive {input:q} --member {params.member:q} "
+        "--format {params.fmt} --out {output:q} > {log} 2>&1"
+
+
+rule extract_reference:
+    # references 2..n of a url test source, from its archive (resources: the extract entry)
+    input:
+        W.extract_input,
+    output:
+        PATHS["source_ref"],
+    params:
+        script=script("download"),
+        member=W.reference_member,
+        fmt=lambda wc: W.corpus_spec(wc.corpus)["sources"][wc.source].get("format", "text"),
+    threads: W.job_threads("extract", 1)
+    resources:
+        **W.job_resources("extract"),
+    log:
+        "logs/data/extract/{corpus}/{source}.ref{ref}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -83,6 +106,29 @@ rule assemble_split:
     shell:
         "python {params.script:q} --parts {params.parts:q} {params.strict} --max-chars {params.max_chars} "
         "--out-src {output.src:q} --out-tgt {output.tgt:q} > {log} 2>&1"
+
+
+rule assemble_reference:
+    # reference `ref` (2..n) of a multi-reference test set: each test entry's reference file, checked
+    # line for line against its source side, with the entry's line selection (resources: assemble_split)
+    input:
+        W.reference_parts_input,
+    output:
+        PATHS["raw_ref"],
+    params:
+        script=script("assemble"),
+        parts=W.reference_parts_json,
+        max_chars=lambda wc: W.corpus_spec(wc.corpus)["preprocess"]["max_line_chars"],
+    threads: W.job_threads("assemble_split", 1)
+    resources:
+        **W.job_resources("assemble_split"),
+    log:
+        "logs/data/assemble/{corpus}/test.ref{ref}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script:q} --parts {params.parts:q} --strict --max-chars {params.max_chars} "
+        "--out-ref {output:q} > {log} 2>&1"
 
 
 rule data:

@@ -1,4 +1,5 @@
-# Evaluation: beam search on the test set, tokenized BLEU and SacreBLEU for every system.
+# Evaluation: beam search on the test set, tokenized BLEU and SacreBLEU for every system (against
+# every reference of a multi-reference test set).
 
 
 rule translate_test:
@@ -36,8 +37,9 @@ rule translate_test:
 rule score:
     input:
         hyp=PATHS["hyp"],
-        ref_tok=PATHS["tok"].format(corpus="{corpus}", split="test", side="tgt"),
-        ref=PATHS["raw"].format(corpus="{corpus}", split="test", side="tgt"),
+        # every reference, reference 1 (the test split's tgt side) first; one file for most corpora
+        ref_tok=W.score_references_tok,
+        ref=W.score_references_raw,
     output:
         PATHS["bleu"],
     params:

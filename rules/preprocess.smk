@@ -1,5 +1,6 @@
 # Preprocess stage: Moses normalisation + tokenisation, clean-corpus-n cleaning of the training
-# data, a joint subword model (subword-nmt BPE or SentencePiece), fairseq-preprocess.
+# data, a joint subword model (subword-nmt BPE or SentencePiece), fairseq-preprocess; references 2..n
+# of a multi-reference test set are Moses-processed only.
 
 
 rule tokenize:
@@ -16,6 +17,29 @@ rule tokenize:
         **W.job_resources("tokenize"),
     log:
         "logs/preprocess/tokenize/{corpus}/{split}.{side}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script:q} --lang {params.lang} {params.flags} --workers {threads} "
+        "--input {input:q} --output {output:q} > {log} 2>&1"
+
+
+rule tokenize_reference:
+    # references 2..n of a multi-reference test set: the same Moses processing as reference 1 (the test
+    # split's tgt side, rule tokenize); never segmented or binarized, only scored against (resources: tokenize)
+    input:
+        PATHS["raw_ref"],
+    output:
+        PATHS["tok_ref"],
+    params:
+        script=script("moses"),
+        lang=lambda wc: W.lang_of(wc.corpus, "tgt"),
+        flags=W.moses_flags,
+    threads: W.job_threads("tokenize", 2)
+    resources:
+        **W.job_resources("tokenize"),
+    log:
+        "logs/preprocess/tokenize/{corpus}/test.ref{ref}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:

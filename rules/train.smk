@@ -14,6 +14,7 @@ rule train_model:
         src=lambda wc: W.lang_of(wc.corpus, "src"),
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
         cpu_fallback=W.cpu_fallback,
+        subword=lambda wc: W.subword_method(wc.corpus, wc.system),
     threads: W.training_threads
     resources:
         **W.job_resources("train_model", W.training_gpus),
@@ -24,7 +25,7 @@ rule train_model:
     shell:
         "python {params.script:q} --model {params.model:q} --data-bin {input.data:q} {params.inputs} --src {params.src} "
         "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} {params.cpu_fallback} "
-        "--threads {threads} --done {output:q} > {log} 2>&1"
+        "--threads {threads} --subword {params.subword} --done {output:q} > {log} 2>&1"
 
 
 rule average_checkpoints:

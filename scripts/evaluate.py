@@ -9,10 +9,16 @@
 2. SacreBLEU: detokenized hypotheses against the raw reference with sacrebleu's defaults and
    the tokenizer its own convention gives the target language (`zh`, `ja-mecab`, `ko-mecab`,
    else `13a`); the signature is stored so that the number is reproducible.
+
+Both take every reference of a multi-reference test set (NIST MT0x: four; --ref-tok and --ref
+list them in the same order): n-gram counts are clipped by the largest count in any reference
+and the brevity penalty uses the reference length closest to each hypothesis (the shorter on a
+tie), as multi-bleu.perl and sacrebleu do; the JSON records `refs` and the signature nrefs.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 
 import sacrebleu
@@ -29,11 +35,19 @@ def compound_split(line: str) -> str:
     return _COMPOUND.sub(r"\1 ##AT##-##AT## \2", line)
 
 
-def tokenized_bleu(hyps: list[str], refs: list[str], compound: bool) -> sacrebleu.metrics.BLEU:
+def reference_streams(refs) -> list[list[str]]:
+    """References as sacrebleu takes them, one list of lines per reference: `refs` is either the
+    lines of a single reference or a list of such lists."""
+    return [list(r) for r in refs] if refs and not isinstance(refs[0], str) else [list(refs)]
+
+
+def tokenized_bleu(hyps: list[str], refs, compound: bool) -> sacrebleu.metrics.BLEU:
+    """`refs`: the lines of one reference, or a list of references (lists of lines)."""
+    streams = reference_streams(refs)
     if compound:
         hyps = [compound_split(h) for h in hyps]
-        refs = [compound_split(r) for r in refs]
-    return sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", smooth_method="none", force=True)
+        streams = [[compound_split(r) for r in stream] for stream in streams]
+    return sacrebleu.corpus_bleu(hyps, streams, tokenize="none", smooth_method="none", force=True)
 
 
 # sacrebleu's convention (its CLI with -l xx-zh / xx-ja / xx-ko): a target without spaces between
@@ -63,11 +77,17 @@ def moses_settings(args) -> dict:
             "aggressive": args.aggressive_dash_splits, "lowercase": args.lowercase}
 
 
-def score_lines(hyps: list[str], refs_tok: list[str], refs_raw: list[str], lang: str, moses: dict = TOKENIZED) -> dict:
-    """Both BLEU scores of hypothesis lines. `moses`: the corpus's preprocessing; a lowercased
+def score_lines(hyps: list[str], refs_tok, refs_raw, lang: str, moses: dict = TOKENIZED) -> dict:
+    """Both BLEU scores of hypothesis lines. `refs_tok`/`refs_raw`: the lines of one reference, or
+    a list of references in the same order. `moses`: the corpus's preprocessing; a lowercased
     corpus is scored ignoring case by both."""
-    if not (len(hyps) == len(refs_tok) == len(refs_raw)):
-        raise PipelineError(f"{len(hyps)} hypotheses but the reference has {len(refs_raw)} lines")
+    refs_tok, refs_raw = reference_streams(refs_tok), reference_streams(refs_raw)
+    if len(refs_tok) != len(refs_raw):
+        raise PipelineError(f"{len(refs_tok)} tokenized references but {len(refs_raw)} raw ones")
+    for number, (tok, raw) in enumerate(zip(refs_tok, refs_raw), start=1):
+        if not (len(hyps) == len(tok) == len(raw)):
+            raise PipelineError(f"{len(hyps)} hypotheses but reference {number} has {len(raw)} lines "
+                                f"({len(tok)} tokenized)")
     lowercase = moses["lowercase"]
     if moses["tokenize"]:
         hyps_tok, hyps_detok = hyps, detokenize_lines(hyps, lang)
@@ -78,7 +98,7 @@ def score_lines(hyps: list[str], refs_tok: list[str], refs_raw: list[str], lang:
     compound = lang == "de"
     tok = tokenized_bleu(hyps_tok, refs_tok, compound)
     metric = sacrebleu.metrics.BLEU(lowercase=lowercase, tokenize=sacrebleu_tokenizer(lang))
-    sacre = metric.corpus_score(hyps_detok, [refs_raw])
+    sacre = metric.corpus_score(hyps_detok, refs_raw)
     return {
         "bleu_tok": round(tok.score, 2),
         "bleu_tok_detail": str(tok),
@@ -87,24 +107,48 @@ def score_lines(hyps: list[str], refs_tok: list[str], refs_raw: list[str], lang:
         "sacrebleu_detail": str(sacre),
         "signature": str(metric.get_signature()),
         "n_sentences": len(hyps),
+        "refs": len(refs_raw),
     }
 
 
-def evaluate(hyp_path, ref_tok_path, ref_raw_path, lang, moses: dict = TOKENIZED) -> dict:
+def as_paths(paths) -> list:
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+
+
+def read_references(hyp_path, n_hyps: int, ref_paths: list) -> list[list[str]]:
+    """Every reference file, each with exactly as many lines as the hypotheses."""
+    refs = []
+    for path in ref_paths:
+        lines = read_lines(path)
+        if len(lines) != n_hyps:
+            raise PipelineError(f"line-count mismatch: reference {path} has {len(lines)} lines but "
+                                f"{hyp_path} has {n_hyps}")
+        refs.append(lines)
+    return refs
+
+
+def evaluate(hyp_path, ref_tok_paths, ref_raw_paths, lang, moses: dict = TOKENIZED) -> dict:
+    """Score a hypothesis file. `ref_tok_paths`/`ref_raw_paths`: one reference file, or the files of
+    every reference in the same order (Moses-processed and raw)."""
+    ref_tok_paths, ref_raw_paths = as_paths(ref_tok_paths), as_paths(ref_raw_paths)
+    if len(ref_tok_paths) != len(ref_raw_paths):
+        raise PipelineError(f"{len(ref_tok_paths)} tokenized references (--ref-tok) but "
+                            f"{len(ref_raw_paths)} raw ones (--ref)")
     hyps = read_lines(hyp_path)
-    refs_tok, refs_raw = read_lines(ref_tok_path), read_lines(ref_raw_path)
-    if len(hyps) != len(refs_raw):
-        raise PipelineError(f"{hyp_path} has {len(hyps)} lines but the reference has {len(refs_raw)}")
+    refs_raw = read_references(hyp_path, len(hyps), ref_raw_paths)
+    refs_tok = read_references(hyp_path, len(hyps), ref_tok_paths)
     result = score_lines(hyps, refs_tok, refs_raw, lang, moses)
-    result.update(hypothesis=str(hyp_path), reference_tokenized=str(ref_tok_path), reference=str(ref_raw_path))
+    result.update(hypothesis=str(hyp_path), reference_tokenized=str(ref_tok_paths[0]), reference=str(ref_raw_paths[0]))
+    if len(ref_raw_paths) > 1:  # every file in order; a single-reference result keeps its keys as they were
+        result.update(references_tokenized=list(map(str, ref_tok_paths)), references=list(map(str, ref_raw_paths)))
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hyp", required=True, help="hypotheses, subword units removed")
-    parser.add_argument("--ref-tok", required=True, help="Moses-tokenized reference")
-    parser.add_argument("--ref", required=True, help="raw reference")
+    parser.add_argument("--ref-tok", required=True, nargs="+", help="Moses-tokenized reference(s), reference 1 first")
+    parser.add_argument("--ref", required=True, nargs="+", help="raw reference(s), in the order of --ref-tok")
     parser.add_argument("--lang", required=True, help="target language")
     add_moses_arguments(parser)
     parser.add_argument("--system", default="", help="evaluation row (a model or one of its decoding variants)")
@@ -115,7 +159,8 @@ def main() -> None:
     result = evaluate(args.hyp, args.ref_tok, args.ref, args.lang, moses_settings(args))
     result.update(system=args.system, model=args.model or args.system, corpus=args.corpus)
     write_json(args.out, result)
-    print(f"evaluate: {args.corpus}/{args.system} BLEU(tok) {result['bleu_tok']} SacreBLEU {result['sacrebleu']}")
+    print(f"evaluate: {args.corpus}/{args.system} BLEU(tok) {result['bleu_tok']} SacreBLEU {result['sacrebleu']} "
+          f"({result['refs']} reference{'s' if result['refs'] > 1 else ''})")
 
 
 if __name__ == "__main__":

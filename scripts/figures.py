@@ -82,8 +82,13 @@ def latent_pca_figure(csv_path: str, png_path: str) -> None:
 
 def learning_curves_figure(curves: pd.DataFrame, path: str) -> None:
     """Validation NLL (bits per target token) of every model of a corpus, against updates and
-    against the target tokens seen: how far each system got for the same training budget."""
-    figure, (by_update, by_tokens) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    against the target tokens seen: how far each system got for the same training budget; and
+    the valid BLEU of the models that decoded checkpoints (train.bleu_at)."""
+    bleu = curves.dropna(subset=["valid_bleu"]) if "valid_bleu" in curves else curves.iloc[:0]
+    panels = 3 if len(bleu) else 2
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    by_update, by_tokens = axes[0], axes[1]
+    by_tokens.sharey(by_update)
     for system, part in curves.groupby("system", sort=False):
         part = part.sort_values("update")
         by_update.plot(part["update"], part["valid_nll_loss"], marker=".", label=system)
@@ -93,4 +98,11 @@ def learning_curves_figure(curves: pd.DataFrame, path: str) -> None:
     by_update.set_ylabel("valid NLL (bits / token)")
     by_update.set_title("Learning curves")
     by_tokens.legend(fontsize="small")
+    if len(bleu):
+        for system, part in bleu.groupby("system", sort=False):
+            part = part.sort_values("update")
+            axes[2].plot(part["update"], part["valid_bleu"], marker="o", label=system)
+        axes[2].set_xlabel("updates")
+        axes[2].set_ylabel("valid BLEU (tokenized, own decoding)")
+        axes[2].legend(fontsize="small")
     save(figure, path)

@@ -18,7 +18,7 @@ import pandas as pd
 
 
 from common import PipelineError, atomic_output, read_lines, run_main
-from evaluate import add_moses_arguments, moses_settings, score_lines
+from evaluate import add_moses_arguments, moses_settings, read_references, score_lines
 from natpipe.registry import system_of
 from fairseq_args import generate_args, remove_bpe_flag
 from subword import segmenter
@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--tgt", required=True)
     parser.add_argument("--subword", choices=["bpe", "sentencepiece"], required=True)
     parser.add_argument("--subword-model", required=True)
-    parser.add_argument("--ref-tok", required=True)
-    parser.add_argument("--ref", required=True)
+    parser.add_argument("--ref-tok", required=True, nargs="+", help="Moses-tokenized reference(s), reference 1 first")
+    parser.add_argument("--ref", required=True, nargs="+", help="raw reference(s), in the order of --ref-tok")
     add_moses_arguments(parser)
     parser.add_argument("--p-mask", type=float, nargs="+", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
@@ -97,11 +97,12 @@ def main() -> None:
         raise PipelineError(f"synthetic.cmlm: a model of kind {model['kind']} cannot fill masks (use a cmlm)")
     system = load_system(generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint, args.subword,
                                        "test", gpus=0))
-    hyps, refs_tok, refs_raw = read_lines(args.hyp), read_lines(args.ref_tok), read_lines(args.ref)
+    hyps = read_lines(args.hyp)
     if len(hyps) != len(system.dataset):
         raise PipelineError(f"{args.hyp}: {len(hyps)} lines but the test set has {len(system.dataset)} sentences")
+    refs_tok, refs_raw = read_references(args.hyp, len(hyps), args.ref_tok), read_references(args.hyp, len(hyps), args.ref)
     n = min(len(hyps), args.max_sentences or len(hyps))  # the first n sentences, for every point and the dashed line
-    hyps, refs_tok, refs_raw = hyps[:n], refs_tok[:n], refs_raw[:n]
+    hyps, refs_tok, refs_raw = hyps[:n], [r[:n] for r in refs_tok], [r[:n] for r in refs_raw]
     segment = segmenter(args.subword, args.subword_model)
     targets = [system.tgt_dict.encode_line(segment(h), add_if_not_exist=False, append_eos=False).tolist()
                if h.strip() else [] for h in hyps]

@@ -15,6 +15,9 @@ from conftest import snakemake
 
 TRAIN = [(f"sentence number {i} .", f"Satz Nummer {i} .") for i in range(1, 11)]
 TEST = [("Hello &amp; welcome .", "Hallo &amp; willkommen ."), ("Good bye .", "Auf Wiedersehen .")]
+MULTI_SRC = ["Hello &amp; welcome.", "Good bye.", "See you."]
+MULTI_REF1 = ["Hallo &amp; willkommen.", "Auf Wiedersehen.", "Bis bald."]
+MULTI_REF2 = ["Hallo und herzlich willkommen!", "Tschüss, (bis dann).", "Man sieht sich."]
 
 
 def tgz(members: dict[str, str]) -> bytes:
@@ -40,6 +43,10 @@ def served(tmp_path_factory):
                                           "corpus/train.de": "".join(t + "\n" for _, t in TRAIN)}))
     (root / "test.tgz").write_bytes(tgz({"sgm/test-src.en.sgm": sgm([s for s, _ in TEST]),
                                          "sgm/test-ref.de.sgm": sgm([t for _, t in TEST])}))
+    # a multi-reference test set (WMT's newstestB-style second reference in the same archive)
+    (root / "multi.tgz").write_bytes(tgz({"sgm/multi-src.en.sgm": sgm(MULTI_SRC), "sgm/multi-refA.de.sgm": sgm(MULTI_REF1),
+                                          "sgm/multi-refB.de.sgm": sgm(MULTI_REF2),
+                                          "sgm/multi-refC.de.sgm": sgm(MULTI_REF2 + ["Eine Zeile zu viel ."])}))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -102,3 +109,42 @@ def test_checksum_mismatch_stops_the_stage_and_leaves_no_download(served, tmp_pa
     log = next((tmp_path / "logs/data/download").glob("*-train.tgz.log")).read_text()
     assert "sha256" in log.lower() and "0" * 64 in log
     assert not list((tmp_path / "data/downloads").glob("*-train.tgz*"))
+
+
+def multi_reference_config(base_url, root, reference_member):
+    config = corpus_config(base_url, root)
+    config["corpora"]["web"]["sources"]["test"] = {
+        "kind": "url", "url": f"{base_url}/multi.tgz", "format": "sgm",
+        "sha256": hashlib.sha256((root / "multi.tgz").read_bytes()).hexdigest(),
+        "members": {"en": "*multi-src.en.sgm", "de": "*multi-refA.de.sgm"},
+        "references": {"de": [reference_member]}}
+    config["corpora"]["web"]["splits"]["test"] = [{"source": "test", "every": 3, "invert": True}]  # lines 1, 2
+    return config
+
+
+def test_a_second_reference_is_extracted_selected_and_tokenized_like_the_first(served, tmp_path):
+    import moses
+
+    root, url = served
+    raw = run_data_stage(tmp_path, multi_reference_config(url, root, "*multi-refB.de.sgm"))
+    assert raw["test.tgt"] == "Hallo & willkommen.\nAuf Wiedersehen.\n"
+    second = (tmp_path / "results/web/raw/test.ref2.tgt").read_text(encoding="utf-8")
+    assert second == "Hallo und herzlich willkommen!\nTschüss, (bis dann).\n"  # the same lines as the source
+    targets = ["results/web/prep/tok/test.tgt", "results/web/prep/tok/test.ref2.tgt"]
+    snakemake("--directory", tmp_path, "--configfile", tmp_path / "web.yaml", "--cores", "1", *targets, check=True)
+    tokenized = [(tmp_path / t).read_text(encoding="utf-8").splitlines() for t in targets]
+    # the corpus's Moses settings (normalise, tokenize, -a), as for reference 1
+    assert tokenized == [moses.process_lines(lines.splitlines(), "de") for lines in (raw["test.tgt"], second)]
+    assert tokenized[1] == ["Hallo und herzlich willkommen !", "Tschüss , ( bis dann ) ."]
+
+
+def test_a_reference_with_another_line_count_stops_with_one_error_and_no_output(served, tmp_path):
+    root, url = served
+    (tmp_path / "web.yaml").write_text(yaml.safe_dump(multi_reference_config(url, root, "*multi-refC.de.sgm")))
+    result = snakemake("--directory", tmp_path, "--configfile", tmp_path / "web.yaml", "--cores", "1", "data")
+    assert result.returncode != 0
+    log = (tmp_path / "logs/data/assemble/web/test.ref2.log").read_text(encoding="utf-8").strip()
+    assert log == ("assemble.py: error: line-count mismatch: reference results/web/raw/sources/test/ref2.tgt has 4 "
+                   "lines, its source results/web/raw/sources/test/all.src has 3")
+    assert not (tmp_path / "results/web/raw/test.ref2.tgt").exists()
+    assert not list((tmp_path / "results/web/raw").glob(".test.ref2.tgt*"))  # no temporary file either

@@ -96,7 +96,7 @@ def test_evaluate_writes_both_scores(tmp_path):
 def test_length_mismatch_is_an_error(tmp_path):
     (tmp_path / "hyp").write_text("a\n", encoding="utf-8")
     (tmp_path / "ref").write_text("a\nb\n", encoding="utf-8")
-    with pytest.raises(ev.PipelineError, match="has 1 lines but the reference has 2"):
+    with pytest.raises(ev.PipelineError, match=r"reference .*ref has 2 lines but .*hyp has 1"):
         ev.evaluate(tmp_path / "hyp", tmp_path / "ref", tmp_path / "ref", "en")
 
 
@@ -142,3 +142,134 @@ def test_sacrebleu_tokenizes_each_target_language_as_sacrebleu_s_own_convention(
     # exp smoothing keeps it above zero; the point here is the tokenizer
     assert "tok:zh" in zh["signature"] and zh["sacrebleu"] > 0
     assert "tok:13a" in ev.score_lines(["a b"], ["a b"], ["a b"], "en")["signature"]
+
+
+# -- multi-reference test sets (NIST MT0x: four references) -------------------------------------
+
+def multi_bleu_refs(hyps, streams):
+    """multi-bleu.perl with several references, written out: each hypothesis n-gram count is clipped
+    by its largest count in any one reference; the reference length of a sentence is the one closest
+    to the hypothesis length, the shorter one on a tie."""
+    matches, totals, hyp_len, ref_len = [0] * 4, [0] * 4, 0, 0
+    for hyp, *refs in zip(hyps, *streams):
+        h, rs = hyp.split(), [r.split() for r in refs]
+        hyp_len += len(h)
+        ref_len += min((abs(len(r) - len(h)), len(r)) for r in rs)[1]
+        for n in range(1, 5):
+            grams = collections.Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
+            most = collections.Counter()
+            for r in rs:
+                most |= collections.Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))  # | = max
+            matches[n - 1] += sum(min(c, most[g]) for g, c in grams.items())
+            totals[n - 1] += max(len(h) - n + 1, 0)
+    if min(matches) == 0:
+        return 0.0
+    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / 4
+    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+    return 100 * brevity * math.exp(log_precision)
+
+
+# Four hand-made sentences, two references each.
+HYPS = ["the cat sat on the mat", "he said yes yes yes", "we thank you", "good night"]
+REF1 = ["the cat is sitting on the mat", "he said yes yes , he did", "thanks", "good night to you all"]
+REF2 = ["there is a cat sat on the mat", "he said yes", "we really thank you", "good night everyone"]
+
+
+def test_multi_reference_tokenized_bleu_by_hand():
+    """Counted by hand (multi-bleu.perl's conventions):
+    1. "the cat sat on the mat": unigrams 6/6 ("the" twice: REF1 has it twice), bigrams 5/5 ("cat sat",
+       "sat on" only in REF2), trigrams 3/4 (not "the cat sat"), 4-grams 2/3; lengths 7, 8 -> 7.
+    2. "he said yes yes yes": "yes" x3 clipped to 2 (REF1's count; the counts are not summed over the
+       references, which would allow 3) -> 4/5, bigrams 3/4 ("yes yes" once), trigrams 2/3, 4-grams 1/2;
+       lengths 7 and 3 are both 2 away from 5: the shorter, 3.
+    3. "we thank you": 3/3, 1/2 ("thank you"), 0/1, no 4-grams; lengths 1 and 4 -> 4 (the closest, not
+       the shortest and not REF1's).
+    4. "good night": 2/2, 1/1, no trigrams or 4-grams; lengths 5, 3 -> 3.
+    Corpus: 15/16, 10/12, 5/8, 3/5; hypothesis length 16 < reference length 7+3+4+3 = 17."""
+    expected = 100 * math.exp(1 - 17 / 16) * (15 / 16 * 10 / 12 * 5 / 8 * 3 / 5) ** 0.25
+    assert expected == pytest.approx(69.1133, abs=1e-4)
+    score = ev.tokenized_bleu(HYPS, [REF1, REF2], compound=False)
+    assert score.score == pytest.approx(expected, abs=1e-9)
+    assert score.counts == [15, 10, 5, 3] and score.totals == [16, 12, 8, 5] and score.ref_len == 17
+    assert score.score == pytest.approx(multi_bleu_refs(HYPS, [REF1, REF2]), abs=1e-9)
+    # the other length conventions give other numbers: the shortest reference (14, no penalty),
+    # always reference 1 (20), the longer one on a tie (21)
+    precisions = (15 / 16 * 10 / 12 * 5 / 8 * 3 / 5) ** 0.25
+    for other in (14, 20, 21):
+        assert score.score != pytest.approx(100 * min(1, math.exp(1 - other / 16)) * precisions, abs=1e-3)
+    # each reference alone scores lower than both together
+    for refs in (REF1, REF2):
+        assert ev.tokenized_bleu(HYPS, refs, compound=False).score < score.score - 5
+    # the order of the references does not matter
+    assert ev.tokenized_bleu(HYPS, [REF2, REF1], compound=False).score == pytest.approx(score.score, abs=1e-9)
+
+
+def test_multi_reference_compound_splitting_applies_to_every_reference():
+    # hyp and REF2 become "Hals ##AT##-##AT## Nasen Arzt kommt heute"; unsplit, REF2 would not match
+    hyps, ref1, ref2 = ["Hals-Nasen Arzt kommt heute"], ["ein ganz anderer Satz hier"], ["Hals-Nasen Arzt kommt heute"]
+    assert ev.tokenized_bleu(hyps, [ref1, ref2], compound=True).score == pytest.approx(100.0)
+
+
+def test_two_references_score_as_sacrebleu_and_multi_bleu_do(tmp_path):
+    refs_raw = [["Das ist ein Haus-Boot.", "Wir gehen heute nach Hause, oder?", "Es regnet."],
+                ["Dies ist ein Hausboot.", "Heute gehen wir nach Hause, nicht wahr?", "Es regnet heute stark."]]
+    refs_tok = [["Das ist ein Haus @-@ Boot .", "Wir gehen heute nach Hause , oder ?", "Es regnet ."],
+                ["Dies ist ein Hausboot .", "Heute gehen wir nach Hause , nicht wahr ?", "Es regnet heute stark ."]]
+    hyps_tok = ["Dies ist ein Haus @-@ Boot .", "Heute gehen wir nach Hause , oder ?", "Es regnet heute ."]
+    files = {"hyp": hyps_tok, "ref1": refs_raw[0], "ref2": refs_raw[1], "ref1.tok": refs_tok[0], "ref2.tok": refs_tok[1]}
+    for name, lines in files.items():
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ev.evaluate(tmp_path / "hyp", [tmp_path / "ref1.tok", tmp_path / "ref2.tok"],
+                         [tmp_path / "ref1", tmp_path / "ref2"], "de")
+    detok = ev.detokenize_lines(hyps_tok, "de")
+    direct = sacrebleu.corpus_bleu(detok, refs_raw)  # sacrebleu itself, both reference streams
+    assert result["sacrebleu"] == pytest.approx(round(direct.score, 2))
+    assert result["sacrebleu"] > round(sacrebleu.corpus_bleu(detok, refs_raw[:1]).score, 2)  # both were used
+    assert result["signature"].startswith("nrefs:2|case:mixed|eff:no|tok:13a")
+    expected_tok = multi_bleu_refs([ev.compound_split(h) for h in hyps_tok],
+                                   [[ev.compound_split(r) for r in ref] for ref in refs_tok])
+    assert result["bleu_tok"] == pytest.approx(round(expected_tok, 2))
+    assert result["refs"] == 2 and result["n_sentences"] == 3
+    assert result["references"] == [str(tmp_path / "ref1"), str(tmp_path / "ref2")]
+
+
+def test_a_single_reference_result_keeps_its_keys(tmp_path):
+    for name in ("hyp", "ref", "ref.tok"):
+        (tmp_path / name).write_text("a small test .\n", encoding="utf-8")
+    result = ev.evaluate(tmp_path / "hyp", tmp_path / "ref.tok", tmp_path / "ref", "en")
+    assert result["refs"] == 1 and result["reference"] == str(tmp_path / "ref")
+    assert "references" not in result and result["signature"].startswith("nrefs:1|")
+
+
+def test_a_reference_with_another_line_count_is_one_error_naming_it(tmp_path):
+    (tmp_path / "hyp").write_text("a b\nc d\n", encoding="utf-8")
+    (tmp_path / "ref1").write_text("a b\nc d\n", encoding="utf-8")
+    (tmp_path / "ref2").write_text("a b\nc d\ne f\n", encoding="utf-8")
+    with pytest.raises(ev.PipelineError, match=r"^line-count mismatch: reference \S*ref2 has 3 lines but \S*hyp has 2$"):
+        ev.evaluate(tmp_path / "hyp", [tmp_path / "ref1", tmp_path / "ref2"], [tmp_path / "ref1", tmp_path / "ref2"], "en")
+    with pytest.raises(ev.PipelineError, match="2 tokenized references .* but 1 raw"):
+        ev.evaluate(tmp_path / "hyp", [tmp_path / "ref1", tmp_path / "ref1"], [tmp_path / "ref1"], "en")
+    with pytest.raises(ev.PipelineError, match="2 hypotheses but reference 2 has 3 lines"):
+        ev.score_lines(["a b", "c d"], [["a b", "c d"], ["a", "b", "c"]], [["a b", "c d"], ["a", "b", "c"]], "en")
+
+
+def test_cli_takes_several_references(tmp_path):
+    import subprocess
+    import sys
+
+    for name, lines in (("hyp", HYPS), ("ref1", REF1), ("ref2", REF2)):
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "bleu.json"
+    refs = [tmp_path / "ref1", tmp_path / "ref2"]
+    subprocess.run([sys.executable, ev.__file__, "--hyp", tmp_path / "hyp", "--ref-tok", *refs, "--ref", *refs,
+                    "--lang", "en", "--out", out], check=True, capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["refs"] == 2 and "nrefs:2" in result["signature"]
+    assert result["bleu_tok"] == pytest.approx(round(multi_bleu_refs(HYPS, [REF1, REF2]), 2))
+    bad = tmp_path / "short"
+    bad.write_text("one line\n", encoding="utf-8")
+    failed = subprocess.run([sys.executable, ev.__file__, "--hyp", tmp_path / "hyp", "--ref-tok", refs[0], bad,
+                             "--ref", refs[0], bad, "--lang", "en", "--out", tmp_path / "bad.json"],
+                            capture_output=True, text=True)
+    assert failed.returncode == 1 and not (tmp_path / "bad.json").exists()
+    assert failed.stderr.strip() == f"evaluate.py: error: line-count mismatch: reference {bad} has 1 lines but {tmp_path / 'hyp'} has 4"

@@ -1,4 +1,5 @@
 """The Snakemake DAG: dry runs of the default config and every preset, config errors, targets."""
+import json
 import re
 import shlex
 
@@ -196,6 +197,16 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
      "config key models.fnat_vae_sample.variants.FNAT_VAE.lm: the LM is used by CTC beam search: set ctc_beam > 1"),
     ({"models": {"fnat_glat_sample": {"loss": "ce", "generate": {"ctc_beam": 5}}}},
      "config key models.fnat_glat_sample.generate.ctc_beam: beam search needs loss: ctc"),
+    ({"corpora": {"sample_en_de": {"sources": {"sample_test": {"references": {"fr": ["data/sample/test.de"]}}}}}},
+     "config key corpora.sample_en_de.sources.sample_test.references.fr: 'fr' is neither side of corpus sample_en_de (en-de)"),
+    ({"corpora": {"sample_en_de": {"sources": {"sample_test": {"references": {"de": "data/sample/test.de"}}}}}},
+     "config key corpora.sample_en_de.sources.sample_test.references.de: 'data/sample/test.de' is not of type 'array'"),
+    ({"corpora": {"sample_en_de": {"sources": {"sample_test": {"references": {"de": ["data/sample/test.de"]}}},
+                                   "splits": {"test": ["sample_test", "sample_valid"]}}}},
+     "config key corpora.sample_en_de.splits.test: every test sentence must have the same number of references, "
+     "but sample_test has 2, sample_valid has 1"),
+    ({"corpora": {"sample_en_de": {"sources": {"sample_test": {"references": {"de": ["data/sample/nowhere.de"]}}}}}},
+     "config key corpora.sample_en_de.sources.sample_test.references.de[0]: data/sample/nowhere.de does not exist."),
 ])
 def test_config_errors_name_the_key(tmp_path, override, message):
     path = tmp_path / "bad.yaml"
@@ -297,3 +308,69 @@ def test_a_model_with_its_own_vocabulary_is_segmented_and_binarized_with_it(tmp_
         "results/sample_en_de/distill/train.tgt")
     synthetic = command("synthetic.py")
     assert synthetic[synthetic.index("--subword-model") + 1] == str(model)
+
+
+def score_command(output: str, bleu: str) -> list[str]:
+    line = next(line for line in output.splitlines() if "evaluate.py" in line and f"--out {bleu}" in line)
+    return shlex.split(line.split(" > ")[0])
+
+
+def option_values(words: list[str], option: str) -> list[str]:
+    """The words after `option` up to the next option."""
+    start = words.index(option) + 1
+    end = next((i for i in range(start, len(words)) if words[i].startswith("--")), len(words))
+    return words[start:end]
+
+
+def test_a_multi_reference_test_set_is_scored_against_every_reference(tmp_path):
+    """A test source with a second reference (local file): it is assembled against the test source,
+    Moses-processed exactly as reference 1 and never segmented; the score command gets both references,
+    tokenized and raw, reference 1 first; the synthetic experiment (HRT §4) reads both too."""
+    (tmp_path / "data").mkdir()
+    for name in ("train", "valid", "test"):
+        for lang in ("en", "de"):
+            (tmp_path / f"data/{name}.{lang}").write_text("a b\n", encoding="utf-8")
+    (tmp_path / "data/test.de.2").write_text("a b\n", encoding="utf-8")
+    config = {"run": ["multi"], "corpora": {"multi": {
+        "src": "en", "tgt": "de",
+        "sources": {"train": {"kind": "local", "prefix": "data/train"}, "valid": {"kind": "local", "prefix": "data/valid"},
+                    "test": {"kind": "local", "prefix": "data/test", "references": {"de": ["data/test.de.2"]}}},
+        "splits": {"train": ["train"], "valid": ["valid"], "test": [{"source": "test", "every": 2, "invert": True}]},
+        "preprocess": {"subword": {"method": "bpe", "operations": 10}},
+        "teacher": "at_sample", "systems": ["at_sample", "cmlm_sample"]}}}
+    path = tmp_path / "multi.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "-p", "--configfile", path, "--directory", tmp_path, check=True)
+    counts = job_counts(result.stdout)
+    assert counts["assemble_reference"] == 1 and counts["tokenize_reference"] == 1
+    assert counts["tokenize"] == 6 and counts["apply_subword"] == 6  # the second reference is not segmented
+    words = score_command(result.stdout, "results/multi/at_sample/test.bleu.json")
+    assert option_values(words, "--ref-tok") == ["results/multi/prep/tok/test.tgt", "results/multi/prep/tok/test.ref2.tgt"]
+    assert option_values(words, "--ref") == ["results/multi/raw/test.tgt", "results/multi/raw/test.ref2.tgt"]
+    synthetic = shlex.split(next(line for line in result.stdout.splitlines() if "synthetic.py" in line).split(" > ")[0])
+    assert option_values(synthetic, "--ref-tok") == option_values(words, "--ref-tok")
+    assert option_values(synthetic, "--ref") == option_values(words, "--ref")
+    lines = result.stdout.splitlines()
+    moses = {out: shlex.split(next(line for line in lines if "moses.py" in line and f"--output {out}" in line).split(" > ")[0])
+             for out in ("results/multi/prep/tok/test.tgt", "results/multi/prep/tok/test.ref2.tgt")}
+    first, second = moses.values()
+    assert option_values(second, "--input") == ["results/multi/raw/test.ref2.tgt"]
+    strip = lambda ws: [w for w in ws if not w.startswith("results/")]  # noqa: E731
+    assert strip(first) == strip(second)  # same language, normalisation, tokenizer, dash splits
+    assemble = shlex.split(next(line for line in lines if "assemble.py" in line and "--out-ref" in line).split(" > ")[0])
+    # the reference is checked against the test source and takes its entry's line selection
+    assert json.loads(option_values(assemble, "--parts")[0]) == [{"src": "data/test.en", "ref": "data/test.de.2",
+                                                                  "every": 2, "invert": True}]
+    assert option_values(assemble, "--out-ref") == ["results/multi/raw/test.ref2.tgt"]
+
+
+def test_a_single_reference_corpus_is_scored_as_before():
+    result = snakemake("-n", "-p", "--forceall", "results/sample_en_de/at_sample/test.bleu.json", check=True)
+    counts = job_counts(result.stdout)
+    assert "assemble_reference" not in counts and "tokenize_reference" not in counts
+    line = next(line for line in result.stdout.splitlines() if "evaluate.py" in line)
+    assert line.split("Shell command: ")[-1].strip() == (
+        f"python {REPO}/scripts/evaluate.py --hyp results/sample_en_de/at_sample/test.hyp "
+        "--ref-tok results/sample_en_de/prep/tok/test.tgt --ref results/sample_en_de/raw/test.tgt --lang de "
+        "--aggressive-dash-splits --corpus sample_en_de --system at_sample --model at_sample "
+        "--out results/sample_en_de/at_sample/test.bleu.json > logs/evaluate/sample_en_de/at_sample.score.log 2>&1")

@@ -95,6 +95,10 @@ class FullyNAT(System):
                 found["lm_weights_file"] = files.path("lm_weights", system=row)
         return found
 
+    def standalone_decoding(self, generate):
+        """Without NPD's teacher and the LM: one latent (the prior mean), beam without LM."""
+        return {**generate, "npd": 1, "lm": False}
+
     def decode_args(self, search, model):
         """Greedy or CTC beam (1 = greedy), the n-gram LM with Eq. (6)'s alpha/beta (tuned values
         from `lm_weights_file` unless given), NPD with the teacher's checkpoint."""

@@ -56,7 +56,9 @@ class HybridRegressive(System):
         curriculum = model["curriculum"]
         args = ["--criterion", "hrt_loss", "--label-smoothing", str(model["train"]["label_smoothing"]),
                 "--curriculum-lambda", str(curriculum["lambda"])]
-        args += ["--curriculum-steps", str(curriculum["steps"])] if curriculum["steps"] else []
+        # T explicit even when it is train.max_update: a training run in legs (train.bleu_at)
+        # gives fairseq a smaller --max-update per leg
+        args += ["--curriculum-steps", str(curriculum["steps"] or model["train"]["max_update"])]
         return args + ([] if curriculum["enabled"] else ["--no-curriculum"])
 
     def training_inputs(self, model, files):
@@ -69,6 +71,10 @@ class HybridRegressive(System):
     def decoding_files(self, generate, files, row):
         other = generate.get("skip_cmlm_from")
         return {"skip_cmlm_checkpoint": files.checkpoint(other)} if other else {}
+
+    def standalone_decoding(self, generate):
+        """The row's own Skip-CMLM (no Table 7 swap model)."""
+        return {**generate, "skip_cmlm_from": None}
 
     def decode_args(self, search, model):
         """Skip-AT beam search (beam = b_at), then b_nat candidates through Skip-CMLM."""
