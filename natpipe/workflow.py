@@ -202,6 +202,9 @@ class Workflow:
             cmlm = self.settings("synthetic", corpus)["cmlm"]
             if cmlm and (cmlm not in self.config["models"] or not system_of(self.model_spec(cmlm)).fills_masks):
                 raise config_error("synthetic.cmlm", f"'{cmlm}' is not a model of kind cmlm")
+            at_model = self.settings("synthetic", corpus)["at_model"]
+            if at_model and (at_model not in self.systems_of(corpus) or not system_of(self.model_spec(at_model)).teaches):
+                raise config_error("synthetic.at_model", f"'{at_model}' is not an AT system of corpus {corpus}")
 
     # -- data ---------------------------------------------------------------------------------
     def download_table(self):
@@ -581,13 +584,17 @@ class Workflow:
             return named if named in self.systems_of(corpus) else None
         return next((s for s in self.systems_of(corpus) if system_of(self.model_spec(s)).fills_masks), None)
 
+    def synthetic_at_model(self, corpus):
+        """The AT model whose translations are masked: synthetic.at_model, else the teacher."""
+        return self.settings("synthetic", corpus)["at_model"] or self.corpus_spec(corpus)["teacher"]
+
     def synthetic_reference(self, corpus):
         row = self.settings("synthetic", corpus)["reference_row"]
         return row if row in self.rows_of(corpus) else None
 
     def synthetic_inputs(self, wc):
         corpus = wc.corpus
-        inputs = {"hyp": self.path("hyp", corpus=corpus, system=self.corpus_spec(corpus)["teacher"]),
+        inputs = {"hyp": self.path("hyp", corpus=corpus, system=self.synthetic_at_model(corpus)),
                   "checkpoint": self.files(corpus).checkpoint(self.synthetic_cmlm(corpus)),
                   "data_bin": self.data_bin(corpus, self.synthetic_cmlm(corpus)),
                   "subword_model": self.subword_model(corpus, self.synthetic_cmlm(corpus)),

@@ -43,6 +43,19 @@ def test_speed_and_synthetic_targets_build_only_what_they_need():
     assert synthetic["train_model"] == 2 and "measure_speed" not in synthetic
 
 
+def test_synthetic_masking_masks_the_translations_of_the_chosen_at_model(tmp_path):
+    """HRT App. B masks a Transformer-Base's translations where the teacher is deeper."""
+    def synthetic_inputs(*args):
+        out = snakemake("-n", "--forceall", "-p", "synthetic", *args, check=True).stdout
+        block = out[out.index("rule synthetic_masking:"):]
+        return block[:block.index("\n", block.index("input:"))]
+    assert "results/sample_en_de/at_sample/test.hyp" in synthetic_inputs()
+    override = tmp_path / "base.yaml"
+    override.write_text(yaml.safe_dump({"synthetic": {"at_model": "at_12_1_sample"}}))
+    chosen = synthetic_inputs("--configfile", "configs/sample_full.yaml", override)
+    assert "results/sample_en_de/at_12_1_sample/test.hyp" in chosen and "at_sample/test.hyp" not in chosen
+
+
 def test_distill_target_builds_shards_merge_and_binarized_sets():
     counts = job_counts(snakemake("-n", "--forceall", "distill", check=True).stdout)
     assert {k: counts[k] for k in ("distill_shard", "distill_merge", "binarize_distill", "train_model")} == \
@@ -180,6 +193,8 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
     ({"models": {"cmlm_sample": {"variants": {"nat_sample": {"iterations": 2}}}}},
      "config key models.cmlm_sample.variants.nat_sample: row 'nat_sample' of corpus sample_en_de is also a row of 'nat_sample'"),
     ({"synthetic": {"cmlm": "nat_sample"}}, "config key synthetic.cmlm: 'nat_sample' is not a model of kind cmlm"),
+    ({"synthetic": {"at_model": "cmlm_sample"}},
+     "config key synthetic.at_model: 'cmlm_sample' is not an AT system of corpus sample_en_de"),
     ({"models": {"cmlm_sample": {"vocabulary": "xlmr"}}},
      "config key models.cmlm_sample.vocabulary: 'xlmr' is not a key of vocabularies"),
     ({"speed": {"reference": "CMLM99"}}, "config key speed.reference: 'CMLM99' is neither a model nor a row of corpus sample_en_de"),
