@@ -1,7 +1,7 @@
 """Grid-search Eq. (6)'s alpha (LM weight) and beta (weight of log|y|) for a Fully-NAT CTC beam
 search row on the valid set, as the paper does; writes the best pair and the whole grid.
 
-The decoder runs once per batch; only the (C++) beam search is repeated per grid point, so the
+The decoder runs once per batch; only the beam search is repeated per grid point, so the
 grid costs little more than one decoding of the valid set per point. BLEU here is computed on
 subword-merged, Moses-tokenized text: it only ranks the grid points.
 """

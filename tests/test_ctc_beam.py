@@ -1,5 +1,6 @@
 """CTC prefix beam search (natpipe.blocks.ctc_beam, paper Eq. 6) against independent
-brute-force marginals, and scripts/train_lm.py with the real lmplz/build_binary and KenLM."""
+brute force (every alignment enumerated, the LM scored by the `kenlm` module), and
+scripts/train_lm.py with the real lmplz/build_binary and KenLM."""
 from __future__ import annotations
 
 import itertools
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -227,7 +229,161 @@ def test_beta_favours_a_longer_output_and_scores_are_eq_6(abc_lm):
     assert isinstance(hyps[0], Hypothesis)
 
 
-# --- (e) train_lm.py errors ----------------------------------------------------------------------
+# --- (e) the whole Eq. (6) is searched: brute force with an LM and beta -------------------------
+
+# A hand-written trigram ARPA over t0 .. t3 (not normalised: kenlm does not care, and neither does
+# the argmax); backoffs make some unseen n-grams cheaper than others.
+TINY_ARPA = """\\data\\
+ngram 1=7
+ngram 2=8
+ngram 3=3
+
+\\1-grams:
+-1.2\t<unk>\t0
+-99\t<s>\t-0.3
+-0.7\t</s>\t0
+-0.5\tt0\t-0.2
+-0.6\tt1\t-0.1
+-0.8\tt2\t-0.35
+-0.9\tt3\t-0.25
+
+\\2-grams:
+-0.2\t<s> t0\t-0.1
+-0.9\t<s> t2\t0
+-0.4\tt0 t1\t-0.2
+-0.3\tt1 t0\t-0.15
+-0.5\tt1 </s>\t0
+-0.25\tt2 t2\t0
+-0.6\tt3 </s>\t0
+-1.5\tt3 t1\t0
+
+\\3-grams:
+-0.1\t<s> t0 t1
+-0.15\tt0 t1 t0
+-0.3\tt1 t0 t1
+
+\\end\\
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_arpa(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("arpa") / "tiny.arpa"
+    path.write_text(TINY_ARPA)
+    return path
+
+
+def brute_force_eq6(log_probs: torch.Tensor, blank: int, tokens: list[str], lm_path: Path | None,
+                    alpha: float, beta: float) -> tuple[dict, dict]:
+    """Every output's exact log p_CTC (all alignments) and its exact Eq. (6) score."""
+    marginals = brute_force_marginals(log_probs, blank)
+    model = None
+    if lm_path is not None:
+        import kenlm
+
+        model = kenlm.Model(str(lm_path))
+    totals = {}
+    for output, am in marginals.items():
+        lm = model.score(" ".join(tokens[t] for t in output), bos=True, eos=True) * LN10 if model else 0.0
+        totals[output] = am + alpha * lm + beta * math.log(max(len(output), 1))
+    return marginals, totals
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.0, 0.0), (0.0, 1.5), (0.8, 0.0), (0.8, 1.5), (1.5, -1.0),
+                                        (-0.4, 0.7)])
+@pytest.mark.parametrize("seed,vocab,frames", [(0, 3, 6), (1, 3, 5), (2, 4, 5), (3, 4, 6), (4, 4, 5)])
+def test_wide_beam_finds_the_brute_force_eq_6_argmax(tiny_arpa, seed, vocab, frames, alpha, beta):
+    generator = torch.Generator().manual_seed(200 + seed)
+    blank = seed % vocab
+    log_probs = (torch.randn(frames, vocab, generator=generator) * 1.5).log_softmax(-1)
+    tokens = [f"t{i}" for i in range(vocab)]
+    marginals, totals = brute_force_eq6(log_probs, blank, tokens, tiny_arpa, alpha, beta)
+    best_output = max(totals, key=totals.get)
+    # A beam that holds every (prefix, last frame blank) state and every token each frame.
+    search = CTCBeamSearch(tokens, blank, beam=5000, lm_path=str(tiny_arpa), alpha=alpha, beta=beta,
+                           beam_size_token=vocab, beam_threshold=1e6)
+    hyps = search.search(log_probs)
+    assert hyps[0].tokens == list(best_output)
+    assert hyps[0].am_score == pytest.approx(marginals[best_output], abs=1e-4)
+    assert {tuple(h.tokens) for h in hyps} == set(totals)
+    for hyp in hyps:
+        assert hyp.am_score == pytest.approx(marginals[tuple(hyp.tokens)], abs=1e-4)
+        assert hyp.score == pytest.approx(totals[tuple(hyp.tokens)], abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lazy_lm_scoring_equals_scoring_every_candidate(tiny_arpa, monkeypatch, seed):
+    """The search LM-scores emissions best bound first and stops when no bound can enter the
+    beam; with small beams that must give exactly what scoring every candidate gives."""
+    import kenlm
+
+    import natpipe.blocks.ctc_beam as ctc_beam
+
+    generator = torch.Generator().manual_seed(300 + seed)
+    vocab, frames, blank = 5, 9, seed % 5
+    tokens = [f"t{i}" for i in range(vocab)]
+    log_probs = (torch.randn(frames, vocab, generator=generator) * 2.0).log_softmax(-1)
+    model = kenlm.Model(str(tiny_arpa))
+
+    def score_every_candidate(self, tree, nodes, candidates, bounds, stays):
+        scores = bounds.copy()
+        for index in range(stays, len(bounds)):
+            if bounds[index] > -math.inf:
+                row, k = divmod(index - stays, len(candidates))
+                scores[index] += tree.lm_weight * model.BaseScore(
+                    tree.state[nodes[row]], tokens[int(candidates[k])], kenlm.State())
+        return scores, np.flatnonzero(scores > -math.inf)
+
+    for beam, alpha, beta in [(1, 1.0, 0.0), (2, 1.0, 1.0), (3, 2.0, 0.5), (4, 0.5, 2.0)]:
+        def run():
+            return CTCBeamSearch(tokens, blank, beam=beam, lm_path=str(tiny_arpa), alpha=alpha, beta=beta,
+                                 beam_size_token=3).search(log_probs)
+        lazy = run()
+        with monkeypatch.context() as patch:
+            patch.setattr(ctc_beam.CTCBeamSearch, "_lm_scores", score_every_candidate)
+            full = run()
+        assert [h.tokens for h in lazy] == [h.tokens for h in full]
+        assert [h.score for h in lazy] == pytest.approx([h.score for h in full], abs=1e-9)
+
+
+def test_beta_steers_the_search_not_only_the_reranking():
+    """Beam 2: searching am only and then re-ranking the survivors by beta * log|y| (what this
+    module did before) never sees the long output that Eq. (6) prefers; with beta in the search
+    score the long prefix survives the pruning and the search returns the brute-force argmax."""
+    log_probs = log_probs_from([{A: 0.6, BLANK: 0.4}, {A: 0.3, B: 0.3, BLANK: 0.4},
+                                {B: 0.3, C: 0.3, BLANK: 0.4}, {C: 0.3, A: 0.3, BLANK: 0.4}])
+    beta = 2.0
+    marginals = brute_force_marginals(log_probs, BLANK)
+    totals = {y: am + beta * math.log(max(len(y), 1)) for y, am in marginals.items()}
+    best_output = max(totals, key=totals.get)
+    assert best_output == (A, B, C)
+
+    searched = CTCBeamSearch(SYMBOLS, BLANK, beam=2, beta=beta).search(log_probs)
+    assert searched[0].tokens == [A, B, C]
+    # Beam 2 keeps only some of its alignments: a lower bound of the exact marginal.
+    assert searched[0].am_score <= marginals[(A, B, C)] + 1e-9
+    assert searched[0].score == pytest.approx(searched[0].am_score + beta * math.log(3))
+
+    # The old way: the beta = 0 search's survivors, re-ranked by Eq. (6).
+    survivors = CTCBeamSearch(SYMBOLS, BLANK, beam=2).search(log_probs)
+    assert (A, B, C) not in {tuple(h.tokens) for h in survivors}
+    reranked = max(survivors, key=lambda h: h.am_score + beta * math.log(max(len(h.tokens), 1)))
+    assert tuple(reranked.tokens) != best_output
+    assert len(searched[0].tokens) > len(survivors[0].tokens)
+
+
+def test_blank_and_repeats_are_tried_outside_the_frames_top_tokens():
+    # beam_size_token=1 lets only "a" be emitted, but staying on a prefix (blank, or "a" again
+    # without emitting it) is always possible: every output and its exact marginal is found.
+    log_probs = log_probs_from([{A: 0.6, BLANK: 0.4}] * 3)
+    marginals = brute_force_marginals(log_probs, BLANK)
+    hyps = CTCBeamSearch(SYMBOLS, BLANK, beam=20, beam_size_token=1).search(log_probs)
+    assert {tuple(h.tokens) for h in hyps} == set(marginals) == {(), (A,), (A, A)}
+    for hyp in hyps:
+        assert hyp.am_score == pytest.approx(marginals[tuple(hyp.tokens)], abs=1e-6)
+
+
+# --- (f) train_lm.py errors ----------------------------------------------------------------------
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 1, result.stderr

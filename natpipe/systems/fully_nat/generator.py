@@ -55,7 +55,7 @@ class FullyNATGenerator:
     @property
     def auxiliary_models(self) -> list:
         """Models besides the system's own that must live on its device (NPD's teacher). The
-        n-gram LM stays in C++ on the CPU: the beam search copies each sentence's scores there."""
+        beam search and its n-gram LM run on the CPU: each sentence's scores are copied there."""
         return [self.teacher] if self.teacher is not None else []
 
     def latents(self, encoder_out: dict, sentence_ids: list[int]) -> list[torch.Tensor]:
