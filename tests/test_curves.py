@@ -62,3 +62,19 @@ def test_the_corpus_table_and_figure(tmp_path):
                           "--systems", "at", "--csv", str(tmp_path / "x.csv"), "--figure", str(tmp_path / "x.png")],
                          capture_output=True, text=True)
     assert old.returncode == 1 and "no validation point recorded" in old.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_valid_bleu_points_join_the_table_where_they_were_decoded(tmp_path):
+    done = []
+    for name, bleu in (("at", None), ("nat", 3.5)):
+        point = {"update": 10, "target_tokens": 100, "valid_loss": 5.0, "valid_nll_loss": 4.0}
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"curve": [point if bleu is None else {**point, "valid_bleu": bleu},
+                                              {**point, "update": 20}]}))
+        done.append(str(path))
+    csv, png = tmp_path / "curves.csv", tmp_path / "curves.png"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "curves.py"), "--done", *done, "--systems", "at", "nat",
+                    "--csv", str(csv), "--figure", str(png)], check=True, capture_output=True)
+    table = pd.read_csv(csv)
+    assert table["valid_bleu"].tolist()[2] == 3.5 and table["valid_bleu"].isna().sum() == 3
+    assert png.read_bytes()[:4] == b"\x89PNG"

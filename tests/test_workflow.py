@@ -66,7 +66,7 @@ def test_distill_target_builds_shards_merge_and_binarized_sets():
 def test_the_preset_list_is_complete():
     assert PRESETS == sorted(["wmt14_en_de", "wmt14_de_en", "wmt16_en_ro", "wmt16_ro_en", "iwslt14_de_en",
                               "wmt14_en_fr", "wmt20_ja_en", "iwslt17_ko_en", "iwslt17_ar_en", "nist_zh_en",
-                              "sample_full", "sample_gpu"])
+                              "sample_full", "sample_gpu", "sample_learn"])
 
 
 def test_sample_full_adds_the_deep_shallow_pair_to_the_sample():
@@ -85,7 +85,21 @@ def test_sample_gpu_runs_the_default_dag_with_every_training_and_decoding_job_on
             assert re.search(rf"\bgpu={gpus}\b", job), job
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in ("nist_zh_en", "sample_full", "sample_gpu")])
+def test_sample_learn_trains_each_student_with_valid_bleu_points():
+    out = snakemake("-n", "--forceall", "-p", "--configfile=configs/sample_learn.yaml", "evaluate",
+                    "results/sample_en_de/learning_curves.csv", check=True).stdout
+    trained = {}
+    for command in re.findall(r"python \S*train\.py --model '(.*?)' ", out):
+        model = json.loads(command)
+        trained[model["kind"]] = model
+    assert set(trained) == {"at", "nat", "cmlm", "hrt", "fnat"}
+    assert all(trained[k]["train"]["bleu_at"] for k in ("nat", "cmlm", "hrt", "fnat"))
+    assert trained["hrt"]["train"]["lr"] == 0.001 and trained["nat"]["init"] == "transformer"
+    assert "rule learning_curves:" in out
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in ("nist_zh_en", "sample_full", "sample_gpu",
+                                                                    "sample_learn")])
 def test_preset_dry_run_downloads_and_runs_every_stage(preset):
     config = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())
     corpus = config["corpora"][config["run"][0]]
