@@ -19,22 +19,8 @@ def test_compound_split_matches_the_perl_one_liner():
 
 
 def multi_bleu(hyps, refs):
-    """multi-bleu.perl's corpus BLEU, written out: clipped n-gram counts summed over the corpus,
-    geometric mean of the four precisions, no smoothing, brevity penalty exp(1 - r/c) if c < r."""
-    matches, totals, hyp_len, ref_len = [0] * 4, [0] * 4, 0, 0
-    for hyp, ref in zip(hyps, refs):
-        h, r = hyp.split(), ref.split()
-        hyp_len, ref_len = hyp_len + len(h), ref_len + len(r)
-        for n in range(1, 5):
-            grams = collections.Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
-            ref_grams = collections.Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
-            matches[n - 1] += sum(min(c, ref_grams[g]) for g, c in grams.items())
-            totals[n - 1] += max(len(h) - n + 1, 0)
-    if min(matches) == 0:
-        return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / 4
-    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
-    return 100 * brevity * math.exp(log_precision)
+    """multi-bleu.perl's corpus BLEU against one reference (multi_bleu_refs below, written out)."""
+    return multi_bleu_refs(hyps, [refs])
 
 
 @pytest.mark.parametrize("hyps, refs", [
@@ -147,9 +133,11 @@ def test_sacrebleu_tokenizes_each_target_language_as_sacrebleu_s_own_convention(
 # -- multi-reference test sets (NIST MT0x: four references) -------------------------------------
 
 def multi_bleu_refs(hyps, streams):
-    """multi-bleu.perl with several references, written out: each hypothesis n-gram count is clipped
-    by its largest count in any one reference; the reference length of a sentence is the one closest
-    to the hypothesis length, the shorter one on a tie."""
+    """multi-bleu.perl's corpus BLEU, written out: clipped n-gram counts summed over the corpus,
+    geometric mean of the four precisions, no smoothing, brevity penalty exp(1 - r/c) if c < r. With
+    several references each hypothesis n-gram count is clipped by its largest count in any one
+    reference, and a sentence's reference length is the one closest to the hypothesis length, the
+    shorter one on a tie."""
     matches, totals, hyp_len, ref_len = [0] * 4, [0] * 4, 0, 0
     for hyp, *refs in zip(hyps, *streams):
         h, rs = hyp.split(), [r.split() for r in refs]
