@@ -94,7 +94,7 @@ def test_sample_learn_trains_each_student_with_valid_bleu_points():
         trained[model["kind"]] = model
     assert set(trained) == {"at", "nat", "cmlm", "hrt", "fnat"}
     assert all(trained[k]["train"]["bleu_at"] for k in ("nat", "cmlm", "hrt", "fnat"))
-    assert trained["hrt"]["train"]["lr"] == 0.001 and trained["nat"]["init"] == "transformer"
+    assert trained["hrt"]["train"]["lr"] == 0.002 and trained["nat"]["init"] == "transformer"
     assert "rule learning_curves:" in out
 
 
