@@ -19,6 +19,7 @@ from natpipe.registry import Files, config_error, system_of
 
 SPLITS = ["train", "valid", "test"]
 SIDES = ["src", "tgt"]
+ROMANIAN = "ro"  # the language whose sides preprocess.romanian applies to
 
 
 # Every results path in one place; rules fill the wildcards.
@@ -178,6 +179,9 @@ class Workflow:
                     if lang not in (spec["src"], spec["tgt"]):
                         raise config_error(f"corpora.{corpus}.sources.{name}.references.{lang}",
                                            f"'{lang}' is neither side of corpus {corpus} ({spec['src']}-{spec['tgt']})")
+            if any(spec["preprocess"]["romanian"].values()) and ROMANIAN not in (spec["src"], spec["tgt"]):
+                raise config_error(f"corpora.{corpus}.preprocess.romanian", f"applies to a side whose language is "
+                                   f"'{ROMANIAN}', and corpus {corpus} is {spec['src']}-{spec['tgt']}")
             counts = {name: 1 + len(self.extra_references(corpus, name)) for name in self.test_sources(corpus)}
             if len(set(counts.values())) > 1:
                 raise config_error(f"corpora.{corpus}.splits.test", "every test sentence must have the same number "
@@ -265,11 +269,22 @@ class Workflow:
             words += ["--extra-packages", ",".join(source["extra_packages"]), "--cache", source["cache_dir"]]
         return flags(*words, "--drop-placeholders" if source["drop_placeholders"] else "--no-drop-placeholders")
 
+    def romanian_steps(self, corpus, side):
+        """preprocess.romanian for a side whose language is Romanian; for any other side, nothing."""
+        if self.lang_of(corpus, side) != ROMANIAN:
+            return {"normalize": False, "remove_diacritics": False}
+        return self.corpus_spec(corpus)["preprocess"]["romanian"]
+
     def moses_flags(self, wc):
+        """The processing of one side's text (scripts/moses.py; scripts/evaluate.py and synthetic.py take the
+        same flags): the tokenize job's own side, else (references 2..n, scoring) the target side."""
         moses = self.corpus_spec(wc.corpus)["preprocess"]["moses"]
+        romanian = self.romanian_steps(wc.corpus, getattr(wc, "side", "tgt"))
         return flags("" if moses["normalize"] else "--no-normalize", "" if moses["tokenize"] else "--no-tokenize",
                      "--aggressive-dash-splits" if moses["aggressive_dash_splits"] else "",
-                     "--lowercase" if moses["lowercase"] else "")
+                     "--lowercase" if moses["lowercase"] else "",
+                     "--romanian-normalize" if romanian["normalize"] else "",
+                     "--remove-diacritics" if romanian["remove_diacritics"] else "")
 
     def raw_files(self, corpus):
         """The raw splits, and the further references of a multi-reference test set."""

@@ -10,6 +10,15 @@
    the tokenizer its own convention gives the target language (`zh`, `ja-mecab`, `ko-mecab`,
    else `13a`); the signature is stored so that the number is reproducible.
 
+A Romanian target with the WMT16 Romanian steps (preprocess.romanian: cedilla -> comma-below,
+diacritics removed) has them in its tokenized reference already (rule tokenize); the raw reference
+gets the same steps here, so that SacreBLEU, like the tokenized BLEU and like the WMT16 recipe,
+compares against references without diacritics (the papers' En->Ro numbers are on such references).
+Its signature then ends in "|ro:norm+nodiac" (or ro:norm / ro:nodiac): the number is not comparable
+with a SacreBLEU on the official references with diacritics. Hypotheses of a Moses-tokenized corpus
+are the model's output of processed text and are not changed (as in the recipe); plain-text
+hypotheses get the reference's steps for both scores.
+
 Both take every reference of a multi-reference test set (NIST MT0x: four; --ref-tok and --ref
 list them in the same order): n-gram counts are clipped by the largest count in any reference
 and the brevity penalty uses the reference length closest to each hypothesis (the shorter on a
@@ -24,7 +33,7 @@ import re
 import sacrebleu
 
 from common import PipelineError, read_lines, run_main, write_json
-from moses import detokenize_lines, process_lines
+from moses import detokenize_lines, process_lines, romanian_lines
 
 _COMPOUND = re.compile(r"(\S)-(\S)")
 
@@ -60,7 +69,8 @@ def sacrebleu_tokenizer(lang: str) -> str:
 
 
 # The hypotheses of a Moses-tokenized corpus are tokenized already and need no processing.
-TOKENIZED = {"normalize": True, "tokenize": True, "aggressive": False, "lowercase": False}
+TOKENIZED = {"normalize": True, "tokenize": True, "aggressive": False, "lowercase": False,
+             "romanian_normalize": False, "remove_diacritics": False}
 
 
 def add_moses_arguments(parser) -> None:
@@ -70,11 +80,22 @@ def add_moses_arguments(parser) -> None:
                         "hypotheses are plain text")
     parser.add_argument("--aggressive-dash-splits", action="store_true")
     parser.add_argument("--lowercase", action="store_true", help="the corpus was lowercased")
+    parser.add_argument("--romanian-normalize", action="store_true", help="the target had the WMT16 Romanian "
+                        "normalisation (cedilla -> comma-below): the raw references get it too")
+    parser.add_argument("--remove-diacritics", action="store_true", help="the target had its Romanian diacritics "
+                        "removed: the raw references get the same")
 
 
 def moses_settings(args) -> dict:
     return {"normalize": not args.no_normalize, "tokenize": not args.no_tokenize,
-            "aggressive": args.aggressive_dash_splits, "lowercase": args.lowercase}
+            "aggressive": args.aggressive_dash_splits, "lowercase": args.lowercase,
+            "romanian_normalize": args.romanian_normalize, "remove_diacritics": args.remove_diacritics}
+
+
+def romanian_label(moses: dict) -> str:
+    """'norm+nodiac', 'norm', 'nodiac' or '' for the Romanian steps in `moses`."""
+    return "+".join(name for name, key in (("norm", "romanian_normalize"), ("nodiac", "remove_diacritics"))
+                    if moses.get(key, False))
 
 
 def score_lines(hyps: list[str], refs_tok, refs_raw, lang: str, moses: dict = TOKENIZED) -> dict:
@@ -89,23 +110,32 @@ def score_lines(hyps: list[str], refs_tok, refs_raw, lang: str, moses: dict = TO
             raise PipelineError(f"{len(hyps)} hypotheses but reference {number} has {len(raw)} lines "
                                 f"({len(tok)} tokenized)")
     lowercase = moses["lowercase"]
+    romanian = {"normalize": moses.get("romanian_normalize", False),
+                "remove_diacritics": moses.get("remove_diacritics", False)}
+    # the raw references get the Romanian steps the tokenized ones had (no-op when neither is set)
+    refs_raw = [romanian_lines(stream, **romanian) for stream in refs_raw]
     if moses["tokenize"]:
         hyps_tok, hyps_detok = hyps, detokenize_lines(hyps, lang)
-    else:  # plain text: the reference's own processing (normalization, case), no tokenization
+    else:  # plain text: the reference's own processing (normalization, Romanian steps, case), no tokenization
         hyps_tok = process_lines(hyps, lang, normalize=moses["normalize"], tokenize=False,
-                                 aggressive=moses["aggressive"], lowercase=lowercase)
-        hyps_detok = hyps
+                                 aggressive=moses["aggressive"], lowercase=lowercase,
+                                 romanian_normalize=romanian["normalize"],
+                                 remove_diacritics=romanian["remove_diacritics"])
+        hyps_detok = romanian_lines(hyps, **romanian)
     compound = lang == "de"
     tok = tokenized_bleu(hyps_tok, refs_tok, compound)
     metric = sacrebleu.metrics.BLEU(lowercase=lowercase, tokenize=sacrebleu_tokenizer(lang))
     sacre = metric.corpus_score(hyps_detok, refs_raw)
+    signature = str(metric.get_signature())
+    if romanian_label(moses):
+        signature += f"|ro:{romanian_label(moses)}"
     return {
         "bleu_tok": round(tok.score, 2),
         "bleu_tok_detail": str(tok),
         "compound_split": compound,
         "sacrebleu": round(sacre.score, 2),
         "sacrebleu_detail": str(sacre),
-        "signature": str(metric.get_signature()),
+        "signature": signature,
         "n_sentences": len(hyps),
         "refs": len(refs_raw),
     }

@@ -261,3 +261,71 @@ def test_cli_takes_several_references(tmp_path):
                             capture_output=True, text=True)
     assert failed.returncode == 1 and not (tmp_path / "bad.json").exists()
     assert failed.stderr.strip() == f"evaluate.py: error: line-count mismatch: reference {bad} has 1 lines but {tmp_path / 'hyp'} has 4"
+
+
+# -- WMT16 Romanian steps (preprocess.romanian): the raw references get them too -------------------
+# Raw Romanian references with cedilla (U+015F/U+0163) and comma-below (U+0219/U+021B) letters and the
+# vowels a-breve U+0103, a-circumflex U+00E2, I/i-circumflex U+00CE/U+00EE; what the tokenize rule made of
+# them (both steps, Moses -a) and a model's tokenized output, written out by hand.
+RO_RAW = ["\u015etiin\u0163a \u015fi tehnica \u00een Rom\u00e2nia.",  # Ştiinţa şi tehnica în România.
+          "\u00cenv\u0103\u0163\u0103m\u00e2ntul \u0219i cercetarea sunt importante."]  # Învăţământul și cercetarea ...
+RO_TOK = ["Stiinta si tehnica in Romania .", "Invatamantul si cercetarea sunt importante ."]
+RO_STEPS = {**ev.TOKENIZED, "aggressive": True, "romanian_normalize": True, "remove_diacritics": True}
+
+
+def test_romanian_steps_apply_to_the_raw_reference_so_both_bleus_agree():
+    on = ev.score_lines(RO_TOK, RO_TOK, RO_RAW, "ro", RO_STEPS)
+    assert on["bleu_tok"] == 100.0 and on["sacrebleu"] == 100.0
+    assert on["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    assert on["signature"].endswith("|ro:norm+nodiac")
+    # without the steps the raw reference keeps its diacritics and SacreBLEU is sacrebleu's on it
+    off = ev.score_lines(RO_TOK, RO_TOK, RO_RAW, "ro",
+                         {**RO_STEPS, "romanian_normalize": False, "remove_diacritics": False})
+    detok = ["Stiinta si tehnica in Romania.", "Invatamantul si cercetarea sunt importante."]
+    assert ev.detokenize_lines(RO_TOK, "ro") == detok
+    assert off["sacrebleu"] == pytest.approx(round(sacrebleu.corpus_bleu(detok, [RO_RAW]).score, 2))
+    assert off["sacrebleu"] < 50
+    assert "|ro:" not in off["signature"] and off["bleu_tok"] == 100.0
+    # normalisation alone maps cedilla to comma below; the diacritics stay and the signature says so
+    norm = ev.score_lines(RO_TOK, RO_TOK, RO_RAW, "ro", {**RO_STEPS, "remove_diacritics": False})
+    comma = ["\u0218tiin\u021ba \u0219i tehnica \u00een Rom\u00e2nia.", RO_RAW[1].replace("\u0163", "\u021b")]
+    assert norm["sacrebleu"] == pytest.approx(round(sacrebleu.corpus_bleu(detok, [comma]).score, 2))
+    assert norm["signature"].endswith("|ro:norm")
+    removal = ev.score_lines(RO_TOK, RO_TOK, RO_RAW, "ro", {**RO_STEPS, "romanian_normalize": False})
+    assert removal["sacrebleu"] == 100.0 and removal["signature"].endswith("|ro:nodiac")  # removal maps cedilla too
+
+
+def test_romanian_steps_apply_to_every_reference_and_to_plain_text_hypotheses():
+    other = ["Un text cu totul diferit aici acum.", "Nimic din toate acestea nu se potriveste."]
+    two = ev.score_lines(RO_TOK, [other, RO_TOK], [other, RO_RAW], "ro", RO_STEPS)
+    assert two["sacrebleu"] == 100.0 and two["refs"] == 2  # reference 2 matches once processed
+    # a corpus that is not Moses-tokenized: the hypotheses are plain text with diacritics (both forms)
+    plain = {"normalize": False, "tokenize": False, "aggressive": False, "lowercase": False,
+             "romanian_normalize": True, "remove_diacritics": True}
+    hyps = ["\u0218tiin\u021ba \u0219i tehnica \u00een Rom\u00e2nia.", RO_RAW[1]]
+    tok_ref = ["Stiinta si tehnica in Romania.", "Invatamantul si cercetarea sunt importante."]
+    result = ev.score_lines(hyps, tok_ref, RO_RAW, "ro", plain)
+    assert result["bleu_tok"] == 100.0 and result["sacrebleu"] == 100.0
+
+
+def test_a_non_romanian_target_is_scored_as_before():
+    refs = ["Das ist ein Haus-Boot.", "Wir gehen nach Hause."]
+    tok = ["Das ist ein Haus @-@ Boot .", "Wir gehen nach Hause ."]
+    before = ev.score_lines(tok, tok, refs, "de", {**ev.TOKENIZED, "aggressive": True})
+    assert before["sacrebleu"] == 100.0 and "|ro:" not in before["signature"]
+
+
+def test_cli_takes_the_romanian_steps(tmp_path):
+    import subprocess
+    import sys
+
+    for name, lines in (("hyp", RO_TOK), ("ref", RO_RAW), ("ref.tok", RO_TOK)):
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = [sys.executable, ev.__file__, "--hyp", tmp_path / "hyp", "--ref-tok", tmp_path / "ref.tok",
+            "--ref", tmp_path / "ref", "--lang", "ro", "--aggressive-dash-splits"]
+    subprocess.run([*base, "--romanian-normalize", "--remove-diacritics", "--out", tmp_path / "on.json"],
+                   check=True, capture_output=True)
+    subprocess.run([*base, "--out", tmp_path / "off.json"], check=True, capture_output=True)
+    on, off = (json.loads((tmp_path / f"{n}.json").read_text(encoding="utf-8")) for n in ("on", "off"))
+    assert on["sacrebleu"] == 100.0 and on["signature"].endswith("|ro:norm+nodiac")
+    assert off["sacrebleu"] < 50 and "|ro:" not in off["signature"]

@@ -147,3 +147,61 @@ def test_read_lines_strips_only_line_endings(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b" a \r\nb\n")
     assert read_lines(path) == [" a ", "b"]
+
+
+# -- WMT16 Romanian steps (preprocess.romanian) ---------------------------------------------------
+# Written with escapes so that each letter is unambiguous: cedilla s/S/t/T are U+015F/U+015E/U+0163/U+0162,
+# comma-below s/S/t/T are U+0219/U+0218/U+021B/U+021A; a-breve U+0103/U+0102, a-circumflex U+00E2/U+00C2,
+# i-circumflex U+00EE/U+00CE.
+# "Ştiinţa şi ŞTIINŢA", cedilla forms; "Știința și ȘTIINȚA", comma forms; the vowels in both cases
+RO_CEDILLA = "\u015etiin\u0163a \u015fi \u015eTIIN\u0162A"
+RO_COMMA = "\u0218tiin\u021ba \u0219i \u0218TIIN\u021aA"
+RO_VOWELS = "c\u00e2nd \u00cen \u0103sta \u00c2ND \u0102STA \u00eencet"  # "când În ăsta ÂND ĂSTA încet"
+
+
+def test_romanian_normalisation_turns_cedilla_into_comma_below_and_nothing_else():
+    assert moses.romanian_lines([RO_CEDILLA, RO_COMMA, RO_VOWELS], normalize=True) == [
+        "\u0218tiin\u021ba \u0219i \u0218TIIN\u021aA",  # every cedilla letter now has its comma
+        "\u0218tiin\u021ba \u0219i \u0218TIIN\u021aA",  # comma forms stay
+        "c\u00e2nd \u00cen \u0103sta \u00c2ND \u0102STA \u00eencet",  # the vowels keep their diacritics
+    ]
+
+
+def test_romanian_diacritic_removal_maps_every_letter_in_both_forms_and_cases():
+    expected = ["Stiinta si STIINTA", "Stiinta si STIINTA", "cand In asta AND ASTA incet"]
+    assert moses.romanian_lines([RO_CEDILLA, RO_COMMA, RO_VOWELS], remove_diacritics=True) == expected
+    assert moses.romanian_lines([RO_CEDILLA, RO_COMMA, RO_VOWELS], normalize=True, remove_diacritics=True) == expected
+
+
+def test_romanian_steps_off_leave_the_text_unchanged():
+    lines = [RO_CEDILLA, RO_COMMA, RO_VOWELS]
+    assert moses.romanian_lines(lines) == lines
+    assert moses.process_lines(lines, "ro", normalize=False, tokenize=False) == lines
+
+
+def test_romanian_steps_touch_only_romanian_letters():
+    # other Latin letters with diacritics (French, German, Turkish dotless i, combining marks) are kept
+    other = "\u00e9t\u00e9 \u00fcber \u00e7a \u0131 s\u0326 a\u0306"
+    assert moses.romanian_lines([other], normalize=True, remove_diacritics=True) == [other]
+
+
+def test_romanian_steps_run_after_punctuation_normalisation_and_before_tokenisation():
+    line = "\u00abCur\u0163ile \u015fi gr\u0103dinile\u00bb \u00een Bra\u015fov-Sibiu."  # «Curţile şi grădinile» în Braşov-Sibiu.
+    out = moses.process_lines([line], "ro", romanian_normalize=True, remove_diacritics=True)
+    assert out == ['" Curtile si gradinile " in Brasov @-@ Sibiu .']
+    assert moses.process_lines([line], "ro", romanian_normalize=True) == [
+        '" Cur\u021bile \u0219i gr\u0103dinile " \u00een Bra\u0219ov @-@ Sibiu .']
+
+
+def test_moses_cli_applies_the_romanian_steps_only_when_asked(tmp_path):
+    src = tmp_path / "in.ro"
+    src.write_text(RO_CEDILLA + "\n" + RO_VOWELS + "\n", encoding="utf-8")
+    outputs = {}
+    for name, extra in (("plain", []), ("ro", ["--romanian-normalize", "--remove-diacritics"])):
+        out = tmp_path / f"out.{name}"
+        result = subprocess.run([sys.executable, moses.__file__, "--lang", "ro", "--no-normalize", "--input", src,
+                                 "--output", out, *extra], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs[name] = read_lines(out)
+    assert outputs["plain"] == [RO_CEDILLA, "c\u00e2nd \u00cen \u0103sta \u00c2ND \u0102STA \u00eencet"]
+    assert outputs["ro"] == ["Stiinta si STIINTA", "cand In asta AND ASTA incet"]

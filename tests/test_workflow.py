@@ -236,6 +236,11 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
      "but sample_test has 2, sample_valid has 1"),
     ({"corpora": {"sample_en_de": {"sources": {"sample_test": {"references": {"de": ["data/sample/nowhere.de"]}}}}}},
      "config key corpora.sample_en_de.sources.sample_test.references.de[0]: data/sample/nowhere.de does not exist."),
+    ({"corpora": {"sample_en_de": {"preprocess": {"romanian": {"remove_diacritics": True}}}}},
+     "config key corpora.sample_en_de.preprocess.romanian: applies to a side whose language is 'ro', and corpus "
+     "sample_en_de is en-de"),
+    ({"corpora": {"sample_en_de": {"preprocess": {"romanian": {"diacritics": False}}}}},
+     "config key corpora.sample_en_de.preprocess.romanian.diacritics: unknown key; did you mean 'remove_diacritics'?"),
 ])
 def test_config_errors_name_the_key(tmp_path, override, message):
     path = tmp_path / "bad.yaml"
@@ -403,3 +408,73 @@ def test_a_single_reference_corpus_is_scored_as_before():
         "--ref-tok results/sample_en_de/prep/tok/test.tgt --ref results/sample_en_de/raw/test.tgt --lang de "
         "--aggressive-dash-splits --corpus sample_en_de --system at_sample --model at_sample "
         "--out results/sample_en_de/at_sample/test.bleu.json > logs/evaluate/sample_en_de/at_sample.score.log 2>&1")
+
+
+ROMANIAN_FLAGS = ["--romanian-normalize", "--remove-diacritics"]
+
+
+def shell_commands(output: str, script: str) -> dict[str, list[str]]:
+    """Each printed command of `script`, as words up to the log redirection, keyed by its --output/--out."""
+    commands = {}
+    for line in output.splitlines():
+        if f"scripts/{script}" in line:
+            words = shlex.split(line.split("Shell command: ")[-1].split(" > ")[0])
+            commands[option_values(words, "--output" if "--output" in words else "--out")[0]] = words
+    return commands
+
+
+@pytest.mark.parametrize("preset,ro_side", [("wmt16_en_ro", "tgt"), ("wmt16_ro_en", "src")])
+def test_wmt16_presets_apply_the_romanian_steps_to_the_romanian_side_only(preset, ro_side):
+    """WMT16 En-Ro recipe: normalise-romanian + remove-diacritics on the Romanian side of every split; the English
+    side is Moses-processed as before; scoring applies the steps to the raw references of a Romanian target only."""
+    corpus = preset
+    targets = [f"results/{corpus}/prep/tok/{split}.{side}" for split in ("train", "valid", "test")
+               for side in ("src", "tgt")]
+    result = snakemake("-n", "-p", "--forceall", f"--configfile=configs/{preset}.yaml", *targets,
+                       f"results/{corpus}/at_base/test.bleu.json", check=True)
+    moses = shell_commands(result.stdout, "moses.py")
+    assert sorted(moses) == sorted(targets)
+    for output, words in moses.items():
+        side = output.rsplit(".", 1)[1]
+        assert option_values(words, "--lang") == (["ro"] if side == ro_side else ["en"]), output
+        assert all((flag in words) == (side == ro_side) for flag in ROMANIAN_FLAGS), output
+        assert "--aggressive-dash-splits" in words and "--no-normalize" not in words  # the Moses steps are unchanged
+    score = score_command(result.stdout, f"results/{corpus}/at_base/test.bleu.json")
+    assert all((flag in score) == (ro_side == "tgt") for flag in ROMANIAN_FLAGS)
+
+
+def test_the_romanian_steps_reach_every_reference_and_every_scorer(tmp_path):
+    """A local en-ro corpus with a second test reference: both references are tokenized with the steps,
+    the English source without; the score and synthetic jobs get them for the raw references; with the
+    option off (the default) no job gets them."""
+    (tmp_path / "data").mkdir()
+    for name in ("train", "valid", "test"):
+        for lang in ("en", "ro"):
+            (tmp_path / f"data/{name}.{lang}").write_text("a b\n", encoding="utf-8")
+    (tmp_path / "data/test.ro.2").write_text("a b\n", encoding="utf-8")
+    corpus = {"src": "en", "tgt": "ro",
+              "sources": {"train": {"kind": "local", "prefix": "data/train"},
+                          "valid": {"kind": "local", "prefix": "data/valid"},
+                          "test": {"kind": "local", "prefix": "data/test", "references": {"ro": ["data/test.ro.2"]}}},
+              "splits": {"train": ["train"], "valid": ["valid"], "test": ["test"]},
+              "preprocess": {"subword": {"method": "bpe", "operations": 10},
+                             "romanian": {"normalize": True, "remove_diacritics": True}},
+              "teacher": "at_sample", "systems": ["at_sample", "cmlm_sample"]}
+    commands = {}
+    for name, romanian in (("on", corpus["preprocess"]["romanian"]), ("off", {})):
+        preprocess = {**corpus["preprocess"], "romanian": romanian}
+        config = {"run": ["enro"], "corpora": {"enro": {**corpus, "preprocess": preprocess}}}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        out = snakemake("-n", "-p", "--configfile", path, "--directory", tmp_path, check=True).stdout
+        synthetic = next(line for line in out.splitlines() if "synthetic.py" in line)
+        commands[name] = {**shell_commands(out, "moses.py"), **shell_commands(out, "evaluate.py"),
+                          "synthetic": shlex.split(synthetic.split(" > ")[0])}
+    on, off = commands["on"], commands["off"]
+    romanian = [key for key, words in on.items() if all(flag in words for flag in ROMANIAN_FLAGS)]
+    scores = [key for key in on if key.endswith("/test.bleu.json")]  # every row: at_sample, CMLM1, CMLM4, ...
+    assert "results/enro/at_sample/test.bleu.json" in scores and len(scores) > 2
+    assert sorted(romanian) == sorted([f"results/enro/prep/tok/{split}.tgt" for split in ("train", "valid", "test")] +
+                                      ["results/enro/prep/tok/test.ref2.tgt", "synthetic", *scores])
+    assert not any(flag in words for key, words in on.items() if key not in romanian for flag in ROMANIAN_FLAGS)
+    assert sorted(off) == sorted(on) and not any(flag in words for words in off.values() for flag in ROMANIAN_FLAGS)
