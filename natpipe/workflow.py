@@ -469,9 +469,16 @@ class Workflow:
 
     def training_threads(self, wc):
         """CPU threads of one training job: the model's own train.threads, else the rule's cpus,
-        else compute.cpu_threads."""
+        else compute.cpus_per_gpu per GPU (compute.cpu_threads on the CPU)."""
         own = self.model_spec(wc.system)["train"].get("threads")
-        return own or self.job_threads("train_model", self.config["compute"]["cpu_threads"])
+        compute = self.config["compute"]
+        default = compute["cpus_per_gpu"] * self.training_gpus if self.training_gpus else compute["cpu_threads"]
+        return own or self.job_threads("train_model", default)
+
+    def loader_workers(self, wc):
+        """fairseq data-loader workers of each GPU's training process (none on the CPU, where they
+        would take the training's own cores)."""
+        return self.config["compute"]["cpus_per_gpu"] - 1 if self.training_gpus else 0
 
     # -- evaluation rows ----------------------------------------------------------------------
     def rows_of(self, corpus):
@@ -548,6 +555,8 @@ class Workflow:
             resources["slurm_account"] = slurm["account"]
         if gpus and slurm["gpu_model"]:
             resources["gpu_model"] = slurm["gpu_model"]
+        if gpus > 1:
+            resources["nodes"] = 1  # DDP over one node's GPUs
         return resources
 
     # -- speed ---------------------------------------------------------------------------------

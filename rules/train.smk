@@ -15,6 +15,7 @@ rule train_model:
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
         cpu_fallback=W.cpu_fallback,
         subword=lambda wc: W.subword_method(wc.corpus, wc.system),
+        loader_workers=W.loader_workers,
     threads: W.training_threads
     resources:
         **W.job_resources("train_model", W.training_gpus),
@@ -25,7 +26,8 @@ rule train_model:
     shell:
         "python {params.script:q} --model {params.model:q} --data-bin {input.data:q} {params.inputs} --src {params.src} "
         "--tgt {params.tgt} --save-dir {params.save_dir:q} --gpus {resources.gpu} {params.cpu_fallback} "
-        "--threads {threads} --subword {params.subword} --done {output:q} > {log} 2>&1"
+        "--threads {threads} --loader-workers {params.loader_workers} --subword {params.subword} --done {output:q} "
+        "> {log} 2>&1"
 
 
 rule average_checkpoints:

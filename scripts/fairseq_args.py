@@ -77,9 +77,10 @@ def log_interval(train: dict) -> int:
 
 
 def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gpus: int,
-               distill_bin: str | None = None, inputs: dict | None = None) -> list[str]:
+               distill_bin: str | None = None, inputs: dict | None = None, loader_workers: int = 0) -> list[str]:
     """fairseq-train arguments; `data_bin` is already the distilled set for data: distill;
-    `inputs` are the extra files the system's training reads (system.training_inputs)."""
+    `inputs` are the extra files the system's training reads (system.training_inputs);
+    `loader_workers`: data-loader workers of each (GPU) training process."""
     model = resolve_model(model)
     system, train = system_of(model), model["train"]
     args = [data_bin, "--user-dir", PLUGIN_DIR, *system.task_args(model, distill_bin), "-s", src, "-t", tgt,
@@ -108,7 +109,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
         "--save-interval-updates", str(train["save_interval_updates"]),
         "--keep-interval-updates", str(train["average_last"]), "--no-epoch-checkpoints",
         "--seed", str(train["seed"]),
-        "--log-format", "simple", "--log-interval", str(log_interval(train)), "--num-workers", "0",
+        "--log-format", "simple", "--log-interval", str(log_interval(train)), "--num-workers", str(loader_workers),
         "--skip-invalid-size-inputs-valid-test",
     ]
     return args + system.training_input_args(inputs or {}) + device_args(gpus, train["fp16"])

@@ -66,7 +66,8 @@ def train_in_legs(model: dict, args, gpus: int, inputs: dict, log: Path) -> dict
     stops = sorted(u for u in model["train"].get("bleu_at", []) if u <= max_update)
     record = Path(args.save_dir) / "bleu_at.json"
     bleu = {int(u): b for u, b in json.loads(record.read_text()).items()} if record.exists() else {}
-    base = train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus, args.distill_bin, inputs)
+    base = train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus, args.distill_bin, inputs,
+                      loader_workers=args.loader_workers)
     for stop in [*stops, max_update] if stops[-1:] != [max_update] else stops:
         if stop in bleu:
             continue
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=0)
     parser.add_argument("--cpu-fallback", action="store_true", help="run on the CPU if torch cannot use the GPUs")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--loader-workers", type=int, default=0, help="fairseq data-loader workers per process")
     parser.add_argument("--subword", default="bpe", help="subword method of the data (bpe | sentencepiece), "
                         "removed before the BLEU of train.bleu_at")
     parser.add_argument("--done", required=True, help="JSON summary written on success")

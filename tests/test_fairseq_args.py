@@ -137,3 +137,8 @@ def test_training_logs_at_least_once_per_validation():
     assert flag(fa.train_args(wide, "b", "en", "de", "c", 0), "--log-interval") == "50"
     assert flag(fa.train_args({**wide, "train": {**wide["train"], "log_interval": 7}}, "b", "en", "de", "c", 0),
                 "--log-interval") == "7"
+
+
+def test_gpu_training_reads_its_batches_with_loader_workers():
+    assert flag(fa.train_args(MODEL, "b", "en", "de", "c", gpus=0), "--num-workers") == "0"
+    assert flag(fa.train_args(MODEL, "b", "en", "de", "c", gpus=8, loader_workers=3), "--num-workers") == "3"

@@ -164,6 +164,21 @@ def test_cluster_resources_and_partitions_come_from_the_config(tmp_path):
     tokenize = jobs["tokenize"]
     assert all(re.search(rf"\b{e}\b", tokenize) for e in ("gpu=0", "mem_mb=2000", "slurm_partition=short"))
     assert re.search(r"threads: 3\b", tokenize) and "gpu_model" not in tokenize
+    assert re.search(r"\bnodes=1\b", train) and "nodes" not in shard  # DDP stays on one node
+
+
+def test_gpu_training_jobs_get_cpus_and_loader_workers_per_gpu(tmp_path):
+    overlay = tmp_path / "gpus.yaml"
+    overlay.write_text(yaml.safe_dump({"compute": {"gpus_per_training_job": 8, "cpus_per_gpu": 5}}))
+    result = snakemake("-n", "--forceall", "-p", "--cores", "64", f"--configfile={overlay}",
+                       "results/sample_en_de/nat_sample/train.done.json", check=True).stdout
+    train = next(job for job in result.split("\n\n") if "rule train_model:" in job and "nat_sample" in job)
+    assert re.search(r"threads: 40\b", train) and re.search(r"\bnodes=1\b", train)
+    assert "--loader-workers 4 " in train
+    cpu = snakemake("-n", "--forceall", "-p", "--cores", "64", "results/sample_en_de/nat_sample/train.done.json",
+                    check=True).stdout
+    cpu_train = next(job for job in cpu.split("\n\n") if "rule train_model:" in job and "nat_sample" in job)
+    assert re.search(r"threads: 2\b", cpu_train) and "--loader-workers 0 " in cpu_train and "nodes=" not in cpu_train
 
 
 def test_a_gpu_job_whose_torch_cannot_use_the_gpu_fails_unless_the_config_allows_the_cpu(capsys):
