@@ -66,8 +66,9 @@ def train_in_legs(model: dict, args, gpus: int, inputs: dict, log: Path) -> dict
     stops = sorted(u for u in model["train"].get("bleu_at", []) if u <= max_update)
     record = Path(args.save_dir) / "bleu_at.json"
     bleu = {int(u): b for u, b in json.loads(record.read_text()).items()} if record.exists() else {}
+    # on the CPU (none granted, or the fallback) loader workers would take the training's own cores
     base = train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus, args.distill_bin, inputs,
-                      loader_workers=args.loader_workers)
+                      loader_workers=args.loader_workers if gpus > 0 else 0)
     for stop in [*stops, max_update] if stops[-1:] != [max_update] else stops:
         if stop in bleu:
             continue
