@@ -8,7 +8,8 @@ from natpipe.systems.nat.system import VanillaNAT
 class ToyNAT(VanillaNAT):
     kind = "toy_nat"
     summary = "toy vanilla NAT with a configurable length loss (tests only)"
-    settings = {"length_loss": {"description": "Weight of the length predictor's loss.",
+    settings = {**VanillaNAT.settings,
+                "length_loss": {"description": "Weight of the length predictor's loss.",
                                 "type": "number", "minimum": 0, "default": 0.3}}
 
     def criterion_args(self, model):
