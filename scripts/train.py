@@ -18,6 +18,7 @@ from pathlib import Path
 from common import check_checkpoint, job_environment, run_main, usable_gpus, write_json
 from evaluate import tokenized_bleu
 from fairseq_args import decode_args, remove_bpe_flag, run_fairseq, train_args
+from translate import parse_hypotheses
 from natpipe.config import resolve_model
 from natpipe.curves import parse_training_log
 from natpipe.registry import system_of
@@ -33,17 +34,14 @@ def checkpoint_updates(path: Path) -> int:
     return int(state["optimizer_history"][-1]["num_updates"])
 
 
-def generate_output_pairs(lines) -> tuple[list[str], list[str]]:
-    """(hypotheses, references) in sentence order from fairseq-generate's H-/T- lines."""
-    hyps, refs = {}, {}
+def valid_pairs(lines) -> tuple[list[str], list[str]]:
+    """(hypotheses, references) in sentence order from fairseq-generate's output over a split."""
+    refs = {}
     for line in lines:
-        tag, _, rest = line.partition("\t")
-        if tag[:2] in ("H-", "T-") and tag[2:].isdigit():
-            text = rest.split("\t", 1)[1] if tag[0] == "H" else rest
-            (hyps if tag[0] == "H" else refs)[int(tag[2:])] = text.strip()
-    if set(hyps) != set(refs):
-        raise ValueError(f"fairseq-generate output has {len(hyps)} hypotheses for {len(refs)} references")
-    return [hyps[i] for i in sorted(hyps)], [refs[i] for i in sorted(refs)]
+        tag, _, text = line.rstrip("\n").partition("\t")
+        if tag.startswith("T-") and tag[2:].isdigit():
+            refs[int(tag[2:])] = text.strip()
+    return parse_hypotheses(lines, len(refs)), [refs[i] for i in range(len(refs))]
 
 
 def valid_bleu(model: dict, args, gpus: int) -> float:
@@ -55,7 +53,7 @@ def valid_bleu(model: dict, args, gpus: int) -> float:
         run_fairseq("generate", decode_args(own, args.data_bin, args.src, args.tgt,
                                             str(Path(args.save_dir) / "checkpoint_last.pt"), "valid", gpus,
                                             remove_bpe_flag(args.subword)), args.threads, stdout=handle)
-    hyps, refs = generate_output_pairs(out.read_text(encoding="utf-8").splitlines())
+    hyps, refs = valid_pairs(out.read_text(encoding="utf-8").splitlines())
     return round(tokenized_bleu(hyps, refs, compound=False).score, 2)
 
 
@@ -69,7 +67,7 @@ def train_in_legs(model: dict, args, gpus: int, inputs: dict, log: Path) -> dict
     # on the CPU (none granted, or the fallback) loader workers would take the training's own cores
     base = train_args(model, args.data_bin, args.src, args.tgt, args.save_dir, gpus, args.distill_bin, inputs,
                       loader_workers=args.loader_workers if gpus > 0 else 0)
-    for stop in [*stops, max_update] if stops[-1:] != [max_update] else stops:
+    for stop in sorted({*stops, max_update}):
         if stop in bleu:
             continue
         # fairseq does one more update when it resumes at its --max-update: skip a finished leg
