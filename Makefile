@@ -38,7 +38,7 @@ endif
 PY ?=
 PLATFORM ?=
 
-.PHONY: install run test lint dryrun wheelhouse
+.PHONY: install run test lint dryrun wheelhouse plan
 
 install: $(STAMP) $(KENLM_BINS)
 
@@ -68,3 +68,12 @@ lint: install
 
 dryrun: install
 	$(RUN_ENV) snakemake -n --profile profiles/local
+
+# `make plan PRESET=wmt14_en_de`: jobs and GPU-hours per job kind of a preset (no PRESET: config.yaml),
+# from scripts/plan.py; PLAN_FLAGS="--models --by-table" adds every training job and each paper
+# table's GPU-hours; THROUGHPUT=FILE reads the throughputs `scripts/plan.py --measure` wrote.
+PRESET ?=
+PLAN_FLAGS ?=
+THROUGHPUT ?=
+plan: install
+	$(RUN_ENV) python scripts/plan.py $(if $(PRESET),--preset $(PRESET)) $(if $(THROUGHPUT),--throughput $(THROUGHPUT)) $(PLAN_FLAGS)

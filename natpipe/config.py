@@ -21,7 +21,17 @@ import yaml
 from natpipe.registry import ConfigError, system_of, systems
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-LABELS = ("paper_name", "ablation")  # how tables name a row: never a reason to retrain or re-decode
+LABELS = ("paper_name", "paper", "ablation")  # how tables name a row: never a reason to retrain or re-decode
+
+
+def update_freq(train: dict, gpus: int) -> int:
+    """fairseq's --update-freq: the gradient accumulation that reaches `effective_batch_tokens` on
+    the GPUs at hand (the CPU counts as one device), else the configured update_freq."""
+    target = train.get("effective_batch_tokens")
+    if not target:
+        return train.get("update_freq", 1)
+    per_step = train.get("max_tokens", 4096) * max(gpus, 1)
+    return max(1, round(target / per_step))
 
 
 def _without_defaults(fragment: dict) -> dict:

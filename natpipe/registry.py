@@ -28,7 +28,8 @@ def config_error(key: str, message: str) -> ConfigError:
 
 @dataclass(frozen=True)
 class Files:
-    """The files of one corpus that a system's jobs may read, as the workflow lays them out."""
+    """The files of one corpus that a system's jobs may read, as the workflow lays them out;
+    `teacher` is the system's distillation teacher (its distill_teacher, else the corpus's)."""
 
     corpus: str
     teacher: str
@@ -43,6 +44,24 @@ class Files:
 
     def teacher_checkpoint(self) -> str:
         return self.checkpoint(self.teacher)
+
+    def distilled_lm(self) -> str:
+        """The n-gram LM trained on the teacher's distilled targets."""
+        return self.path("ctc_lm", teacher=self.teacher)
+
+
+SLOWEST = "*"  # SpeedCost's stand-in for the slowest Table 10 system at each device and batch size
+
+
+@dataclass(frozen=True)
+class SpeedCost:
+    """A row's decoding cost in the units of HRT Table 10 (data/papers/hrt.csv, rows table10):
+    `table10` is a weighted sum of published systems, each (system, setting, weight), whose
+    times natpipe.speed_estimate carries to the row's model size, device and threads; `search_s`
+    adds seconds per sentence of search on the CPU that neither changes (Fully NAT's CTC beam)."""
+
+    table10: tuple[tuple[str, str, float], ...]
+    search_s: float = 0.0
 
 
 def decodings(model: dict) -> list[tuple[str, dict]]:
@@ -127,6 +146,14 @@ class System:
         """The model's own decoding without the files of `decoding_files` (a second model, an
         LM): what a training job can run on its checkpoints for the learning curve's BLEU."""
         return generate
+
+    # -- speed ------------------------------------------------------------------------------
+    def speed_cost(self, model: dict) -> SpeedCost:
+        """What one row of this kind costs to decode, for the speed jobs' runtime estimate
+        (natpipe/speed_estimate.py); `model` is the row's resolved model (its variant merged
+        into generate). Default, for a kind that says nothing: the slowest HRT Table 10 system
+        at every device and batch size."""
+        return SpeedCost(((SLOWEST, "", 1.0),))
 
 
 def _packages() -> list[str]:

@@ -6,10 +6,11 @@ summary, bp) -> str` returns the markdown. Adding a paper is adding that module:
 by name, nothing here lists the papers.
 
 A row (scripts/paper_tables.py --rows, from natpipe.workflow) is {corpus, row, paper_name,
-ablation, model, lm_order, src, tgt, reference}; `model` is the row's resolved model (its kind's
+ablation, model, lm_order, src, tgt, reference, test}; `model` is the row's resolved model (its kind's
 keys with their defaults, its variant merged into `generate`), so a table reads the settings it
-varies from there and restates no default. Our BLEU is the test-set tokenized BLEU of summary.csv
-(`bp`: its brevity penalty); alpha, speed-ups and latencies come from the speed CSV of the same
+varies from there and restates no default; `test` names the sources of the corpus's test split.
+Our BLEU is the test-set tokenized BLEU of summary.csv (`bp`: its brevity penalty; `sacrebleu`:
+its detokenized SacreBLEU); alpha, speed-ups and latencies come from the speed CSV of the same
 run and device. Δ = ours − paper.
 
 Pure Python + pandas (no torch, no fairseq): the tables job runs without them.
@@ -41,9 +42,13 @@ def paper_module(paper: str) -> ModuleType:
     return importlib.import_module(f"natpipe.systems.{paper}.tables")
 
 
-def render(paper: str, rows: list[dict], bleu: dict, paper_numbers: dict, summary: pd.DataFrame, bp: dict) -> str:
-    """One paper's markdown: its module's `tables` on our rows and the published numbers."""
-    return paper_module(paper).tables(rows, bleu, paper_numbers, summary, bp)
+def render(paper: str, rows: list[dict], bleu: dict, paper_numbers: dict, summary: pd.DataFrame, bp: dict,
+           sacrebleu: dict | None = None) -> str:
+    """One paper's markdown: its module's `tables` on our rows and the published numbers
+    (`sacrebleu`: (corpus, row) -> SacreBLEU, for the tables that print it). Rows whose model is
+    meant for another paper's tables (its `paper`) stay out."""
+    ours = [row for row in rows if row.get("paper") in (None, paper)]
+    return paper_module(paper).tables(ours, bleu, paper_numbers, summary, bp, sacrebleu=sacrebleu or {})
 
 
 # Inputs -------------------------------------------------------------------------------------------
@@ -192,8 +197,9 @@ def comparison_section(title: str, table: str, entries: list[tuple[dict, str, st
 
 
 def metric_name(metric: str, src: str, tgt: str) -> str:
-    """The CSV's metric key: BLEU is per language pair (bleu_en_de), other metrics are not."""
-    return {"bleu": f"bleu_{src}_{tgt}", "bleu_test": f"bleu_test_{src}_{tgt}"}.get(metric, metric)
+    """The CSV's metric key: BLEU and SacreBLEU are per language pair (bleu_en_de), other metrics are not."""
+    return {"bleu": f"bleu_{src}_{tgt}", "bleu_test": f"bleu_test_{src}_{tgt}",
+            "sacrebleu": f"sacrebleu_{src}_{tgt}"}.get(metric, metric)
 
 
 def bleu_column(bleu: dict, label: str = "bleu") -> Column:

@@ -15,7 +15,8 @@ import shlex
 from urllib.parse import urlparse
 
 from natpipe.config import LABELS, base_schema, validate
-from natpipe.registry import Files, config_error, system_of
+from natpipe.registry import Files, config_error, paper_packages, system_of
+from natpipe.speed_estimate import DEFAULT_TEST_SENTENCES, job_seconds
 
 SPLITS = ["train", "valid", "test"]
 SIDES = ["src", "tgt"]
@@ -39,15 +40,16 @@ PATHS = {
     "subword": "results/{corpus}/prep/subword/{split}.{lang}",
     "data_bin": "results/{corpus}/data-bin",
     "vocab_subword": "results/{corpus}/vocab/{vocab}/subword/{split}.{lang}",
-    "vocab_distill": "results/{corpus}/vocab/{vocab}/distill/train.{lang}",
+    "vocab_distill": "results/{corpus}/vocab/{vocab}/distill/{teacher}/train.{lang}",
     "vocab_data_bin": "results/{corpus}/vocab/{vocab}/data-bin",
-    "vocab_data_bin_distill": "results/{corpus}/vocab/{vocab}/data-bin-distill",
-    "distill_shard": "results/{corpus}/distill/shards/{shard}.tgt",
-    "distill_shard_stats": "results/{corpus}/distill/shards/{shard}.json",
+    "vocab_data_bin_distill": "results/{corpus}/vocab/{vocab}/distill/{teacher}/data-bin",
+    # one distillation per teacher AT (a corpus's teacher, or a model's distill_teacher)
+    "distill_shard": "results/{corpus}/distill/{teacher}/shards/{shard}.tgt",
+    "distill_shard_stats": "results/{corpus}/distill/{teacher}/shards/{shard}.json",
     "distill_external": "results/{corpus}/distill/external.tgt",
-    "distill_text": "results/{corpus}/distill/train.{side}",
-    "distill_stats": "results/{corpus}/distill/stats.json",
-    "data_bin_distill": "results/{corpus}/data-bin-distill",
+    "distill_text": "results/{corpus}/distill/{teacher}/train.{side}",
+    "distill_stats": "results/{corpus}/distill/{teacher}/stats.json",
+    "data_bin_distill": "results/{corpus}/distill/{teacher}/data-bin",
     "train_done": "results/{corpus}/{system}/train.done.json",
     "checkpoints": "results/{corpus}/{system}/checkpoints",
     "average": "results/{corpus}/{system}/checkpoint.avg.pt",
@@ -56,6 +58,7 @@ PATHS = {
     "translate_stats": "results/{corpus}/{system}/test.translate.json",
     "bleu": "results/{corpus}/{system}/test.bleu.json",
     "speed_csv": "results/{corpus}/speed.csv",
+    "speed_row_csv": "results/{corpus}/speed/{system}.csv",  # one speed job's: the row and the reference
     "speed_md": "results/{corpus}/speed.md",
     "speed_figure": "results/{corpus}/figures/acceleration.png",
     "synthetic_csv": "results/{corpus}/synthetic.csv",
@@ -63,7 +66,7 @@ PATHS = {
     "summary_csv": "results/tables/summary.csv",
     "summary_md": "results/tables/summary.md",
     "paper_table": "results/tables/{paper}.md",
-    "ctc_lm": "results/{corpus}/lm/distill.arpa.bin",
+    "ctc_lm": "results/{corpus}/distill/{teacher}/lm.arpa.bin",  # Fully NAT's n-gram LM on the distilled targets
     "lm_weights": "results/{corpus}/{system}/lm_weights.json",
     "curves_csv": "results/{corpus}/learning_curves.csv",
     "curves_figure": "results/{corpus}/figures/learning_curves.png",
@@ -102,6 +105,7 @@ class Workflow:
         self.cpu_fallback = "--cpu-fallback" if compute["cpu_fallback"] else ""
         self.check_references()
         self.check_rows()
+        self.check_speed_estimates()
 
     # -- lookups ------------------------------------------------------------------------------
     def corpus_spec(self, corpus):
@@ -123,8 +127,10 @@ class Workflow:
     def path(self, key, **wildcards) -> str:
         return self.paths[key].format(**wildcards)
 
-    def files(self, corpus) -> Files:
-        return Files(corpus, self.corpus_spec(corpus)["teacher"], self.paths)
+    def files(self, corpus, system=None) -> Files:
+        """The corpus's files as `system`'s jobs see them (its distillation teacher's)."""
+        teacher = self.distill_teacher(corpus, system) if system else self.corpus_spec(corpus)["teacher"]
+        return Files(corpus, teacher, self.paths)
 
     def systems_of(self, corpus):
         return self.corpus_spec(corpus)["systems"]
@@ -154,12 +160,14 @@ class Workflow:
                 vocab = self.vocabulary(name)
                 if vocab is not None and vocab not in self.config["vocabularies"]:
                     raise config_error(f"models.{name}.vocabulary", f"'{vocab}' is not a key of vocabularies")
-            teacher = self.model_spec(spec["teacher"])
-            if not system_of(teacher).teaches:
-                raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must be of kind at")
-            if teacher["data"] != "raw":
-                raise config_error(f"corpora.{corpus}.teacher", f"the teacher '{spec['teacher']}' must train on raw "
-                                   "data (its output is the distilled data)")
+            self.check_teacher(f"corpora.{corpus}.teacher", spec["teacher"])
+            for system in spec["systems"]:
+                named = self.model_spec(system)["distill_teacher"]
+                if named:
+                    key = f"models.{system}.distill_teacher"
+                    if named not in self.config["models"]:
+                        raise config_error(key, f"'{named}' is not a key of models")
+                    self.check_teacher(key, named)
             for split, refs in spec["splits"].items():
                 for i, ref in enumerate(refs):
                     name, _, part = source_ref(ref)["source"].partition(":")
@@ -187,12 +195,25 @@ class Workflow:
                 raise config_error(f"corpora.{corpus}.splits.test", "every test sentence must have the same number "
                                    "of references, but " + ", ".join(f"{n} has {c}" for n, c in counts.items()))
 
+    def check_teacher(self, key, name):
+        teacher = self.model_spec(name)
+        if not system_of(teacher).teaches:
+            raise config_error(key, f"the teacher '{name}' must be of kind at")
+        if teacher["data"] != "raw":
+            raise config_error(key, f"the teacher '{name}' must train on raw data (its output is the distilled data)")
+        if teacher["distill_teacher"]:
+            raise config_error(key, f"the teacher '{name}' names a distill_teacher of its own, which it never uses")
+
     def check_rows(self):
         """Evaluation rows of a corpus share one namespace (a decoding variant may not reuse a
         model's name); the rows named by speed and synthetic must exist."""
         for corpus in self.run:
             owner = {}
             for system in self.systems_of(corpus):
+                paper = self.model_spec(system)["paper"]
+                if paper and paper not in paper_packages():
+                    raise config_error(f"models.{system}.paper", f"'{paper}' is not a paper with tables "
+                                       f"({', '.join(paper_packages())})")
                 for row in (self.model_spec(system)["variants"] or [system]):
                     if row in owner:
                         raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "
@@ -378,10 +399,15 @@ class Workflow:
         return system_of(model).vocabulary(model)
 
     def data_bin(self, corpus, system, distilled=False):
+        """The model's data-bin: raw, or distilled by its distillation teacher; in its vocabulary."""
         vocab = self.vocabulary(system)
+        teacher = self.distill_teacher(corpus, system)
         if vocab is None:
-            return self.path("data_bin_distill" if distilled else "data_bin", corpus=corpus)
-        return self.path("vocab_data_bin_distill" if distilled else "vocab_data_bin", corpus=corpus, vocab=vocab)
+            return self.path("data_bin_distill", corpus=corpus, teacher=teacher) if distilled else \
+                self.path("data_bin", corpus=corpus)
+        if distilled:
+            return self.path("vocab_data_bin_distill", corpus=corpus, vocab=vocab, teacher=teacher)
+        return self.path("vocab_data_bin", corpus=corpus, vocab=vocab)
 
     def subword_method(self, corpus, system):
         vocab = self.vocabulary(system)
@@ -411,31 +437,54 @@ class Workflow:
         return self.subword_method(wc.corpus, self.row_model(wc.corpus, wc.system))
 
     # -- distillation -------------------------------------------------------------------------
-    def teacher_json(self, corpus):
+    # Each teacher AT distils the training set once (results/<corpus>/distill/<teacher>/): the
+    # corpus's teacher for every model that names none, a model's distill_teacher for it.
+    def distill_teacher(self, corpus, system):
+        return self.model_spec(system)["distill_teacher"] or self.corpus_spec(corpus)["teacher"]
+
+    def distill_teachers(self, corpus):
+        """The teachers whose distillations the corpus's systems learn from, each once, in order."""
+        learners = [s for s in self.systems_of(corpus) if self.model_spec(s)["data"] != "raw"]
+        return list(dict.fromkeys(self.distill_teacher(corpus, s) for s in learners))
+
+    def teachers_of(self, corpus):
+        """The corpus's teacher and every other teacher its systems learn from."""
+        return list(dict.fromkeys([self.corpus_spec(corpus)["teacher"], *self.distill_teachers(corpus)]))
+
+    def uses_external(self, corpus, teacher):
+        """distill.external stands in for the decoding of the corpus's own teacher only."""
+        return bool(self.distill_spec(corpus)["external"]) and teacher == self.corpus_spec(corpus)["teacher"]
+
+    def teacher_json(self, corpus, teacher):
         """The teacher decoding with the distillation search: only what changes a shard's
         output, so that e.g. stats_sample reruns no shard."""
-        teacher = self.model_spec(self.corpus_spec(corpus)["teacher"])
+        teacher = self.model_spec(teacher)
         search = {k: self.distill_spec(corpus)[k] for k in ("beam", "lenpen", "max_tokens", "max_len_a", "max_len_b")}
         model = {k: v for k, v in teacher.items() if k not in ("train", "variants") + LABELS}
         return json.dumps({**model, "generate": {**teacher["generate"], **search}}, sort_keys=True)
 
     def teacher_checkpoint(self, wc):
-        return self.files(wc.corpus).teacher_checkpoint()
+        return self.files(wc.corpus).checkpoint(wc.teacher)
 
-    def per_shard(self, corpus, key):
-        return [self.path(key, corpus=corpus, shard=i) for i in range(self.distill_spec(corpus)["shards"])]
+    def per_shard(self, corpus, teacher, key):
+        return [self.path(key, corpus=corpus, teacher=teacher, shard=i) for i in range(self.distill_spec(corpus)["shards"])]
 
-    def distill_shards(self, corpus):
-        """Shard outputs, or the checked external corpus when one is configured."""
-        if self.distill_spec(corpus)["external"]:
-            return [self.path("distill_external", corpus=corpus)]
-        return self.per_shard(corpus, "distill_shard")
+    def distill_shards(self, wc):
+        """Shard outputs, or the checked external corpus when it stands in for this teacher."""
+        if self.uses_external(wc.corpus, wc.teacher):
+            return [self.path("distill_external", corpus=wc.corpus)]
+        return self.per_shard(wc.corpus, wc.teacher, "distill_shard")
 
-    def distill_shard_stats(self, corpus):
-        return [] if self.distill_spec(corpus)["external"] else self.per_shard(corpus, "distill_shard_stats")
+    def distill_shard_stats(self, wc):
+        return [] if self.uses_external(wc.corpus, wc.teacher) else self.per_shard(wc.corpus, wc.teacher, "distill_shard_stats")
 
-    def distill_files(self, corpus):
-        return [self.path("distill_text", corpus=corpus, side=side) for side in SIDES]
+    def distill_files(self, wc):
+        return [self.path("distill_text", corpus=wc.corpus, teacher=wc.teacher, side=side) for side in SIDES]
+
+    def distill_targets(self, corpus):
+        """The data-bins and statistics of every distillation the corpus's systems learn from."""
+        return [self.path(key, corpus=corpus, teacher=t) for t in self.distill_teachers(corpus)
+                for key in ("data_bin_distill", "distill_stats")]
 
     # -- training -----------------------------------------------------------------------------
     def training_json(self, system):
@@ -452,7 +501,7 @@ class Workflow:
         inputs = {"data": distilled if model["data"] == "distill" else raw}
         if model["data"] == "mixdistill":
             inputs["distill"] = distilled
-        return {**inputs, **system_of(model).training_inputs(model, self.files(wc.corpus))}
+        return {**inputs, **system_of(model).training_inputs(model, self.files(wc.corpus, wc.system))}
 
     def training_flags(self, wc, input):
         named = {k: str(getattr(input, k)) for k in input.keys()}
@@ -461,8 +510,8 @@ class Workflow:
                      *(["--inputs", json.dumps(extra, sort_keys=True)] if extra else []))
 
     def trained_models(self, corpus):
-        """The teacher and every system of the corpus, each once."""
-        return list(dict.fromkeys([self.corpus_spec(corpus)["teacher"], *self.systems_of(corpus)]))
+        """The teacher, every system of the corpus and every other teacher they learn from, each once."""
+        return list(dict.fromkeys([*self.teachers_of(corpus), *self.systems_of(corpus)]))
 
     def training_summaries(self, wc):
         return [self.path("train_done", corpus=wc.corpus, system=s) for s in self.trained_models(wc.corpus)]
@@ -502,7 +551,8 @@ class Workflow:
         overrides = {k: v for k, v in (model.pop("variants", None) or {}).get(row, {}).items() if k not in LABELS}
         model = {k: v for k, v in model.items() if k not in LABELS}
         generate = {**model["generate"], **overrides}
-        model["generate"] = {**generate, **system_of(model).decoding_files(generate, self.files(corpus), row)}
+        files = self.files(corpus, self.row_model(corpus, row))
+        model["generate"] = {**generate, **system_of(model).decoding_files(generate, files, row)}
         return model
 
     def row_json(self, corpus, row):
@@ -522,6 +572,10 @@ class Workflow:
 
     def row_other_files(self, wc):
         return self.row_files(wc.corpus, wc.system)
+
+    def row_lm(self, wc):
+        """The n-gram LM an LM row decodes with: its model's distillation teacher's."""
+        return self.files(wc.corpus, self.row_model(wc.corpus, wc.system)).distilled_lm()
 
     def lm_tuning_flags(self, wc):
         """The (alpha, beta) grid an LM row's weights are tuned over, on how many sentences."""
@@ -560,27 +614,44 @@ class Workflow:
         return resources
 
     # -- speed ---------------------------------------------------------------------------------
+    # One job per (corpus, row), `measure_speed`: the row timed with the corpus's speed reference
+    # in one invocation on one node, so that alpha = T(reference) / T(row) compares the same run
+    # and device (the reference's own job times it alone); `speed_table` gathers the rows' CSVs
+    # into the corpus's speed.csv / speed.md / figure. Each job's runtime is estimated from the
+    # protocol and the rows' models (natpipe/speed_estimate.py) and checked against its limit.
     def speed_reference(self, corpus):
         return self.settings("speed", corpus)["reference"] or self.corpus_spec(corpus)["teacher"]
 
-    def speed_rows(self, corpus):
-        """Every evaluation row of the corpus, plus the reference if it is not one of them."""
+    def speed_jobs(self, corpus):
+        """The rows with a speed job: every evaluation row, plus the reference if it is not one."""
         rows, reference = self.rows_of(corpus), self.speed_reference(corpus)
         return rows + ([reference] if reference not in rows else [])
 
+    def speed_pair(self, corpus, row):
+        """What the row's job times, in this order: the reference, then the row itself."""
+        reference = self.speed_reference(corpus)
+        return [reference] if row == reference else [reference, row]
+
     def speed_inputs(self, wc):
-        rows = self.speed_rows(wc.corpus)
+        rows = self.speed_pair(wc.corpus, wc.system)
         own = {self.row_own_checkpoint(wc.corpus, r) for r in rows}
         data = {self.data_bin(wc.corpus, self.row_model(wc.corpus, r)) for r in rows}
         return sorted(own | data | {path for r in rows for path in self.row_files(wc.corpus, r)})
 
     def speed_rows_json(self, wc):
         rows = []
-        for r in self.speed_rows(wc.corpus):
+        for r in self.speed_pair(wc.corpus, wc.system):
             system = self.row_model(wc.corpus, r)
             rows.append({"name": r, "model": self.row_spec(wc.corpus, r), "checkpoint": self.files(wc.corpus).checkpoint(system),
                          "data_bin": self.data_bin(wc.corpus, system), "subword": self.subword_method(wc.corpus, system)})
         return json.dumps(rows)
+
+    def speed_row_csvs(self, wc):
+        """Every speed job's CSV of the corpus, the reference's own first."""
+        jobs = self.speed_jobs(wc.corpus)
+        reference = self.speed_reference(wc.corpus)
+        ordered = [reference] + [r for r in jobs if r != reference]
+        return [self.path("speed_row_csv", corpus=wc.corpus, system=r) for r in ordered]
 
     def speed_flags(self, wc):
         speed = self.settings("speed", wc.corpus)
@@ -589,13 +660,50 @@ class Workflow:
                      *(["--max-sentences", speed["max_sentences"]] if speed["max_sentences"] else []),
                      "--gpu" if speed["gpu"] else "")
 
+    def speed_cpu_threads(self, corpus):
+        return self.settings("speed", corpus)["threads"] or self.config["compute"]["cpu_threads"]
+
     def speed_threads(self, wc):
-        return self.settings("speed", wc.corpus)["threads"] or self.config["compute"]["cpu_threads"]
+        return self.speed_cpu_threads(wc.corpus)
 
     def speed_job_threads(self, wc):
         """Locally the whole machine (Snakemake caps threads at --cores), so that nothing shares
         the CPU while the job times; on a cluster, where nothing caps it, the protocol's count."""
         return self.job_threads("measure_speed", 4096 if self.local_exec else self.speed_threads(wc))
+
+    def speed_sentences(self, corpus):
+        """Sentences of each timed pass: the first speed.max_sentences of the test set, whose size
+        the estimate takes from speed.test_sentences (the data may not exist yet)."""
+        speed = self.settings("speed", corpus)
+        test = speed["test_sentences"] or DEFAULT_TEST_SENTENCES
+        return min(test, speed["max_sentences"] or test)
+
+    def speed_job_estimate_s(self, corpus, row):
+        """Estimated wall seconds of the speed job of `row` (one of speed_jobs(corpus))."""
+        speed = self.settings("speed", corpus)
+        models = [self.row_spec(corpus, r) for r in self.speed_pair(corpus, row)]
+        return job_seconds(models, self.speed_sentences(corpus), speed["batch_sizes"], speed["runs"],
+                           speed["warmup_batches"], self.speed_cpu_threads(corpus),
+                           gpu=speed["gpu"] and self.decoding_gpus > 0)
+
+    def check_speed_estimates(self):
+        """Every speed job's estimate within its runtime limit, so that none is killed at the end."""
+        limit = self.job_spec("measure_speed").get("runtime")
+        for corpus in self.run if limit else []:
+            minutes = {row: self.speed_job_estimate_s(corpus, row) / 60 for row in self.speed_jobs(corpus)}
+            over = [row for row, m in minutes.items() if m > limit]
+            if over:
+                row, speed = max(over, key=minutes.get), self.settings("speed", corpus)
+                raise config_error(
+                    "compute.resources.measure_speed.runtime",
+                    f"{len(over)} of the {len(minutes)} speed jobs of corpus {corpus} are estimated over their limit "
+                    f"of {limit} min; the longest, row '{row}' timed with the reference "
+                    f"'{self.speed_reference(corpus)}', at {minutes[row]:,.0f} min ({minutes[row] / 60:.1f} h). "
+                    f"Raise this runtime, or time less per job: speed.max_sentences ({self.speed_sentences(corpus)} "
+                    f"sentences now), speed.runs ({speed['runs']}) or speed.batch_sizes ({speed['batch_sizes']}), "
+                    f"globally or in corpora.{corpus}.speed (the estimate: natpipe/speed_estimate.py)"
+                    + ("; speed.test_sentences (unset) gives the test set's size, assumed "
+                       f"{DEFAULT_TEST_SENTENCES:,}" if not speed["test_sentences"] else ""))
 
     def speed_targets(self):
         return [self.path(key, corpus=c) for c in self.run for key in ("speed_csv", "speed_md", "speed_figure")]
@@ -676,15 +784,17 @@ class Workflow:
                 spec = self.model_spec(self.row_model(corpus, row))
                 name = (spec["variants"] or {}).get(row, {}).get("paper_name", spec.get("paper_name"))
                 if name:
-                    rows.append({"corpus": corpus, "row": row, "paper_name": name, "ablation": spec.get("ablation"),
+                    rows.append({"corpus": corpus, "row": row, "paper_name": name, "paper": spec.get("paper"),
+                                 "ablation": spec.get("ablation"),
                                  "model": self.row_spec(corpus, row),
                                  "lm_order": self.settings("ctc_lm", corpus)["order"],
                                  "src": self.lang_of(corpus, "src"), "tgt": self.lang_of(corpus, "tgt"),
-                                 "reference": self.speed_reference(corpus)})
+                                 "reference": self.speed_reference(corpus),
+                                 "test": self.test_sources(corpus)})  # HRT Table 4: one column per NIST set
         return json.dumps(rows, sort_keys=True)
 
     def all_targets(self, paper_tables):
-        distilled = [self.path(key, corpus=c) for c in self.run for key in ("data_bin_distill", "distill_stats")]
+        distilled = [path for c in self.run for path in self.distill_targets(c)]
         curves = [self.path(key, corpus=c) for c in self.run for key in ("curves_csv", "curves_figure")]
         return ([self.path("summary_csv"), self.path("summary_md")] + paper_tables + distilled + curves
                 + self.speed_targets() + self.synthetic_targets() + self.latent_pca_targets())

@@ -22,6 +22,7 @@ RUN = W.run
 wildcard_constraints:
     corpus="[A-Za-z0-9_]+",
     system="[A-Za-z0-9_]+",
+    teacher="[A-Za-z0-9_]+",
     source="[A-Za-z0-9_]+",
     split="train|valid|test",
     shard="[0-9]+",

@@ -1,18 +1,19 @@
-# Sequence-level knowledge distillation: the teacher's beam search over the training source in
-# independent shards, merged in order and verified, then binarized with the raw dictionary.
+# Sequence-level knowledge distillation: a teacher's beam search over the training source in
+# independent shards, merged in order and verified, then binarized with the raw dictionary. Each
+# teacher ({teacher}: the corpus's, or a model's distill_teacher) distils the corpus once.
 
 
 rule distill_shard:
     input:
         source=lambda wc: W.subword_file(wc.corpus, "train", "src"),
         data_bin=PATHS["data_bin"],
-        checkpoint=W.teacher_checkpoint,
+        checkpoint=W.teacher_checkpoint,  # the {teacher} wildcard's averaged checkpoint
     output:
         hyps=PATHS["distill_shard"],
         stats=PATHS["distill_shard_stats"],
     params:
         script=script("distill"),
-        teacher=lambda wc: W.teacher_json(wc.corpus),
+        teacher=lambda wc: W.teacher_json(wc.corpus, wc.teacher),
         num_shards=lambda wc: W.distill_spec(wc.corpus)["shards"],
         src=lambda wc: W.lang_of(wc.corpus, "src"),
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
@@ -21,7 +22,7 @@ rule distill_shard:
     resources:
         **W.job_resources("distill_shard", W.decoding_gpus),
     log:
-        "logs/distill/{corpus}/shard{shard}.log",
+        "logs/distill/{corpus}/{teacher}/shard{shard}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -59,34 +60,33 @@ rule distill_merge:
     input:
         source=lambda wc: W.subword_file(wc.corpus, "train", "src"),
         raw_target=lambda wc: W.subword_file(wc.corpus, "train", "tgt"),
-        shards=lambda wc: W.distill_shards(wc.corpus),
-        shard_stats=lambda wc: W.distill_shard_stats(wc.corpus),
+        shards=W.distill_shards,
+        shard_stats=W.distill_shard_stats,
     output:
         src=PATHS["distill_text"].replace("{side}", "src"),
         tgt=PATHS["distill_text"].replace("{side}", "tgt"),
         stats=report(PATHS["distill_stats"], caption="../report/distill.rst", category="Distillation"),
     params:
         script=script("distill"),
-        teacher=lambda wc: W.corpus_spec(wc.corpus)["teacher"],
         subword=lambda wc: W.subword_spec(wc.corpus)["method"],
         sample=lambda wc: W.distill_spec(wc.corpus)["stats_sample"],
     threads: W.job_threads("distill_merge", 1)
     resources:
         **W.job_resources("distill_merge"),
     log:
-        "logs/distill/{corpus}/merge.log",
+        "logs/distill/{corpus}/{teacher}/merge.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
         "python {params.script:q} merge --source {input.source:q} --raw-target {input.raw_target:q} "
-        "--shards {input.shards:q} --shard-stats {input.shard_stats:q} --teacher {params.teacher} "
+        "--shards {input.shards:q} --shard-stats {input.shard_stats:q} --teacher {wildcards.teacher} "
         "--subword {params.subword} --stats-sample {params.sample} --out-src {output.src:q} "
         "--out-tgt {output.tgt:q} --stats {output.stats:q} > {log} 2>&1"
 
 
 rule binarize_distill:
     input:
-        distilled=lambda wc: W.distill_files(wc.corpus),
+        distilled=W.distill_files,
         heldout=lambda wc: [W.subword_file(wc.corpus, s, d) for s in ("valid", "test") for d in SIDES],
         data_bin=PATHS["data_bin"],
     output:
@@ -100,7 +100,7 @@ rule binarize_distill:
     resources:
         **W.job_resources("binarize_distill"),
     log:
-        "logs/distill/{corpus}/binarize.log",
+        "logs/distill/{corpus}/{teacher}/binarize.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -111,5 +111,4 @@ rule binarize_distill:
 
 rule distill:
     input:
-        [PATHS["data_bin_distill"].format(corpus=c) for c in RUN],
-        [PATHS["distill_stats"].format(corpus=c) for c in RUN],
+        [path for c in RUN for path in W.distill_targets(c)],

@@ -1,5 +1,5 @@
 # Fully NAT (Gu & Kong 2021) beyond training and test decoding: the n-gram LM of CTC beam search
-# (KenLM on the distilled targets, Eq. (6) weights tuned on the valid set for every row that does
+# (KenLM on a teacher's distilled targets, Eq. (6) weights tuned on the valid set for every row that does
 # not fix them) and Figure 5, the PCA of the VAE posteriors' latents.
 
 
@@ -15,7 +15,7 @@ rule train_ctc_lm:
     resources:
         **W.job_resources("train_ctc_lm"),
     log:
-        "logs/fully_nat/{corpus}.lm.log",
+        "logs/fully_nat/{corpus}/{teacher}.lm.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -26,7 +26,7 @@ rule tune_lm_weights:
     input:
         data_bin=W.row_data_bin,
         checkpoint=W.row_checkpoint,
-        lm=PATHS["ctc_lm"],
+        lm=W.row_lm,
     output:
         PATHS["lm_weights"],
     params:

@@ -1,14 +1,14 @@
 # Speed: one protocol for every evaluation row (batch sizes x devices, alpha vs the reference).
+# One job per row times it together with the corpus's speed reference, in one invocation on one
+# node (alpha from the same run and device); speed_table gathers the rows' CSVs.
 
 
 rule measure_speed:
     input:
         data_bin=PATHS["data_bin"],
-        checkpoints=W.speed_inputs,  # every row's checkpoints and the files its system reads
+        checkpoints=W.speed_inputs,  # the row's and the reference's checkpoints and the files their systems read
     output:
-        csv=report(PATHS["speed_csv"], caption="../report/speed.rst", category="Speed"),
-        table=PATHS["speed_md"],
-        figure=report(PATHS["speed_figure"], caption="../report/acceleration.rst", category="Speed"),
+        csv=PATHS["speed_row_csv"],
     params:
         script=script("speed"),
         rows=W.speed_rows_json,
@@ -25,14 +25,35 @@ rule measure_speed:
     resources:
         **W.job_resources("measure_speed", W.decoding_gpus),
     log:
+        "logs/speed/{corpus}/{system}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script:q} measure --rows {params.rows:q} --reference {params.reference} "
+        "--data-bin {input.data_bin:q} --src {params.src} --tgt {params.tgt} --subword {params.subword} "
+        "--corpus {wildcards.corpus} --threads {params.threads} {params.flags} --gpus {resources.gpu} "
+        "{params.cpu_fallback} --csv {output.csv:q} > {log} 2>&1"
+
+
+rule speed_table:
+    input:
+        rows=W.speed_row_csvs,  # the reference's own job first
+    output:
+        csv=report(PATHS["speed_csv"], caption="../report/speed.rst", category="Speed"),
+        table=PATHS["speed_md"],
+        figure=report(PATHS["speed_figure"], caption="../report/acceleration.rst", category="Speed"),
+    params:
+        script=script("speed"),
+        reference=lambda wc: W.speed_reference(wc.corpus),
+    resources:
+        **W.job_resources("speed_table"),
+    log:
         "logs/speed/{corpus}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script:q} --rows {params.rows:q} --reference {params.reference} --data-bin {input.data_bin:q} "
-        "--src {params.src} --tgt {params.tgt} --subword {params.subword} --corpus {wildcards.corpus} "
-        "--threads {params.threads} {params.flags} --gpus {resources.gpu} {params.cpu_fallback} --csv {output.csv:q} --table {output.table:q} "
-        "--figure {output.figure:q} > {log} 2>&1"
+        "python {params.script:q} aggregate --reference {params.reference} --csv {output.csv:q} "
+        "--table {output.table:q} --figure {output.figure:q} {input.rows:q} > {log} 2>&1"
 
 
 rule speed:

@@ -53,7 +53,7 @@ rule average_checkpoints:
 
 rule teachers:
     input:
-        [PATHS["average"].format(corpus=c, system=W.corpus_spec(c)["teacher"]) for c in RUN],
+        [PATHS["average"].format(corpus=c, system=t) for c in RUN for t in W.teachers_of(c)],
 
 
 rule learning_curves:

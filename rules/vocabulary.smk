@@ -26,7 +26,7 @@ rule segment_for_vocabulary:
 
 rule resegment_distilled:
     input:
-        text=lambda wc: W.path("distill_text", corpus=wc.corpus, side=W.side_of(wc.corpus, wc.lang)),
+        text=lambda wc: W.path("distill_text", corpus=wc.corpus, teacher=wc.teacher, side=W.side_of(wc.corpus, wc.lang)),
         model=W.vocabulary_model,
     output:
         PATHS["vocab_distill"],
@@ -38,7 +38,7 @@ rule resegment_distilled:
     resources:
         **W.job_resources("apply_subword"),
     log:
-        "logs/vocabulary/{corpus}/{vocab}/distill.{lang}.log",
+        "logs/vocabulary/{corpus}/{vocab}/distill.{teacher}.{lang}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:
@@ -71,8 +71,8 @@ rule binarize_vocabulary:
 
 rule binarize_vocabulary_distill:
     input:
-        distilled=lambda wc: [W.path("vocab_distill", corpus=wc.corpus, vocab=wc.vocab, lang=W.lang_of(wc.corpus, side))
-                              for side in SIDES],
+        distilled=lambda wc: [W.path("vocab_distill", corpus=wc.corpus, vocab=wc.vocab, teacher=wc.teacher,
+                                     lang=W.lang_of(wc.corpus, side)) for side in SIDES],
         heldout=W.vocabulary_subword_files,
         dictionary=W.vocabulary_dictionary,
     output:
@@ -86,7 +86,7 @@ rule binarize_vocabulary_distill:
     resources:
         **W.job_resources("binarize_distill"),
     log:
-        "logs/vocabulary/{corpus}/{vocab}/binarize_distill.log",
+        "logs/vocabulary/{corpus}/{vocab}/binarize_distill.{teacher}.log",
     conda:
         "../envs/natpipe.yaml"
     shell:

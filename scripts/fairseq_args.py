@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from common import PipelineError
-from natpipe.config import resolve_model
+from natpipe.config import resolve_model, update_freq  # noqa: F401 (update_freq: also fairseq_args.update_freq)
 from natpipe.registry import system_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,15 +59,6 @@ def device_args(gpus: int, fp16: bool = False) -> list[str]:
         return ["--cpu"]
     args = ["--distributed-world-size", str(gpus)] if gpus > 1 else []
     return args + (["--fp16"] if fp16 else [])
-
-
-def update_freq(train: dict, gpus: int) -> int:
-    """Gradient accumulation that reaches `effective_batch_tokens` on the GPUs at hand."""
-    target = train.get("effective_batch_tokens")
-    if not target:
-        return train.get("update_freq", 1)
-    per_step = train.get("max_tokens", 4096) * max(gpus, 1)
-    return max(1, round(target / per_step))
 
 
 def log_interval(train: dict) -> int:

@@ -3,8 +3,8 @@
 The stem of --paper (data/papers/<paper>.csv) names the paper; its tables are
 natpipe/systems/<paper>/tables.py, run by natpipe.tables.render. --rows: JSON list of our rows
 that name the paper system they reproduce, each with its resolved model (natpipe.workflow's
-paper_rows_json). BLEU and the brevity penalty come from summary.csv; alpha and latencies from
-the speed CSVs of the same run and device.
+paper_rows_json). BLEU, its brevity penalty and SacreBLEU come from summary.csv; alpha and
+latencies from the speed CSVs of the same run and device.
 """
 from __future__ import annotations
 
@@ -37,9 +37,11 @@ def main() -> None:
     bleu = {(r.corpus, r.system): float(r.bleu_tok) for r in table.itertuples()}
     bp = ({(r.corpus, r.system): float(r.bp) for r in table.itertuples() if not pd.isna(r.bp)}
           if "bp" in table.columns else {})
+    sacrebleu = ({(r.corpus, r.system): float(r.sacrebleu) for r in table.itertuples() if not pd.isna(r.sacrebleu)}
+                 if "sacrebleu" in table.columns else {})
     reference = {row["corpus"]: row["reference"] for row in rows}
     summary = speed_summaries(args.speed, reference)
-    markdown = render(name, rows, bleu, paper_numbers(args.paper), summary, bp)
+    markdown = render(name, rows, bleu, paper_numbers(args.paper), summary, bp, sacrebleu)
     with atomic_output(args.out) as handle:
         handle.write(markdown)
     print(f"paper_tables: {name}: {len(rows)} labelled rows -> {args.out}")

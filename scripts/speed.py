@@ -7,6 +7,12 @@ timed passes over all N sentences (model loading excluded; the GPU is synchronis
 row per system x device x batch x run. alpha = T(reference) / T(system) uses medians from the
 same invocation (run_id) on the same device, never numbers from another run.
 
+`measure` is one speed job (rules/speed.smk measure_speed): a row timed together with the
+corpus's speed reference (the reference's own job times it alone), so that every alpha pairs two
+timings of one run on one node. `aggregate` (speed_table) puts the jobs' CSVs into the corpus's
+speed.csv, every job's reference timings kept (the tables compute alpha per run from it), and
+writes the Table 10 markdown and Figure 1 with each row's timings from its own job.
+
 Translations must not depend on B (padding bugs are a known NAT trap): `agreement` is the
 fraction of sentences whose output equals the smallest batch size's.
 """
@@ -134,7 +140,7 @@ def markdown(summary: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:
     lines = [f"# Decoding speed (alpha relative to {reference}, same run and device)", ""]
     for device in summary["device"].unique():
         part = summary[summary["device"] == device]
-        name = table[table["device"] == device]["device_name"].iloc[0]
+        name = "; ".join(table[table["device"] == device]["device_name"].unique())  # one per node the jobs ran on
         threads = table[table["device"] == device]["threads"].iloc[0]
         where = f"{name}, {threads} threads" if device == "cpu" else name
         lines += [f"## On {device.upper()} ({where}); {int(part['n_sentences'].iloc[0])} sentences, "
@@ -161,27 +167,8 @@ def markdown(summary: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", required=True, help="JSON list of {name, model, checkpoint}")
-    parser.add_argument("--reference", required=True, help="row alpha is relative to")
-    parser.add_argument("--data-bin", required=True)
-    parser.add_argument("--src", required=True)
-    parser.add_argument("--tgt", required=True)
-    parser.add_argument("--subword", choices=["bpe", "sentencepiece"], required=True)
-    parser.add_argument("--corpus", required=True)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--warmup-batches", type=int, default=2)
-    parser.add_argument("--max-sentences", type=int)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--gpu", action="store_true", help="also time on the GPU when the job has one")
-    parser.add_argument("--gpus", type=int, default=0, help="GPUs granted to the job")
-    parser.add_argument("--cpu-fallback", action="store_true", help="a granted GPU torch cannot use: time the CPU only")
-    parser.add_argument("--csv", required=True)
-    parser.add_argument("--table", required=True, help="markdown, Table 10 layout")
-    parser.add_argument("--figure", required=True, help="alpha against batch size (Figure 1)")
-    args = parser.parse_args()
+def measure_main(args) -> None:
+    """One speed job: its rows (a row and the reference, or the reference alone) in one invocation."""
     rows = json.loads(args.rows)
     if args.reference not in [row["name"] for row in rows]:
         raise PipelineError(f"speed.reference: '{args.reference}' is not one of the rows {[r['name'] for r in rows]}")
@@ -191,14 +178,82 @@ def main() -> None:
     devices = timing_devices(args.gpu, args.gpus, args.cpu_fallback)
     table = measure(rows, args, devices)
     summary = summarize(table, args.reference)
+    with atomic_output(args.csv) as handle:
+        table.to_csv(handle, index=False)
+    print(summary[["device", "system", "batch_size", "median", "alpha"]].to_string(index=False))
+
+
+def gather(paths: list[str], reference: str) -> tuple[pd.DataFrame, dict]:
+    """The speed jobs' CSVs as one table (in the order given), and each system's own run: the
+    run_id of the job that timed it (the reference's: the job that timed it alone, else its first)."""
+    parts, own = [], {}
+    for path in paths:
+        part = pd.read_csv(path)
+        if list(part.columns) != COLUMNS:
+            raise PipelineError(f"speed: {path} has columns {list(part.columns)}, expected {COLUMNS}")
+        runs, systems = part["run_id"].unique(), list(part["system"].unique())
+        others = [s for s in systems if s != reference]
+        if len(runs) != 1 or reference not in systems or len(others) > 1:
+            raise PipelineError(f"speed: {path} is not one speed job's CSV (one run_id, the reference "
+                                f"'{reference}' and at most one other row): runs {list(runs)}, rows {systems}")
+        row = others[0] if others else reference
+        if row in own or any(runs[0] in p["run_id"].values for p in parts):
+            raise PipelineError(f"speed: row '{row}' or run {runs[0]} appears twice ({path})")
+        own[row] = runs[0]
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    if reference not in own and len(table):
+        own[reference] = table[table["system"] == reference]["run_id"].iloc[0]
+    return table, own
+
+
+def aggregate_main(args) -> None:
+    """The corpus's speed.csv (every job's timings: alpha needs the reference of each run), and
+    the table and figure with each row's timings from its own job."""
+    table, own = gather(args.rows, args.reference)
+    summary = summarize(table, args.reference)
+
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[[own.get(system) == run for system, run in zip(frame["system"], frame["run_id"])]]
+
     from figures import acceleration_figure
 
     with atomic_output(args.csv) as handle:
         table.to_csv(handle, index=False)
     with atomic_output(args.table) as handle:
-        handle.write(markdown(summary, table, args.reference))
-    acceleration_figure(summary, args.reference, args.figure)
-    print(summary[["device", "system", "batch_size", "median", "alpha"]].to_string(index=False))
+        handle.write(markdown(mine(summary), mine(table), args.reference))
+    acceleration_figure(mine(summary), args.reference, args.figure)
+    print(mine(summary)[["device", "system", "batch_size", "median", "alpha"]].to_string(index=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    job = commands.add_parser("measure", help="time the rows of one speed job (a row and the reference)")
+    job.add_argument("--rows", required=True, help="JSON list of {name, model, checkpoint}")
+    job.add_argument("--reference", required=True, help="row alpha is relative to")
+    job.add_argument("--data-bin", required=True)
+    job.add_argument("--src", required=True)
+    job.add_argument("--tgt", required=True)
+    job.add_argument("--subword", choices=["bpe", "sentencepiece"], required=True)
+    job.add_argument("--corpus", required=True)
+    job.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
+    job.add_argument("--runs", type=int, default=5)
+    job.add_argument("--warmup-batches", type=int, default=2)
+    job.add_argument("--max-sentences", type=int)
+    job.add_argument("--threads", type=int, default=1)
+    job.add_argument("--gpu", action="store_true", help="also time on the GPU when the job has one")
+    job.add_argument("--gpus", type=int, default=0, help="GPUs granted to the job")
+    job.add_argument("--cpu-fallback", action="store_true", help="a granted GPU torch cannot use: time the CPU only")
+    job.add_argument("--csv", required=True, help="this job's timings")
+    table = commands.add_parser("aggregate", help="the corpus's speed CSV, table and figure from its jobs' CSVs")
+    table.add_argument("--reference", required=True, help="row alpha is relative to")
+    table.add_argument("--csv", required=True, help="every job's timings in one CSV")
+    table.add_argument("--table", required=True, help="markdown, Table 10 layout")
+    table.add_argument("--figure", required=True, help="alpha against batch size (Figure 1)")
+    table.add_argument("rows", nargs="+", help="the speed jobs' CSVs (the reference's own first)")
+    args = parser.parse_args()
+    (measure_main if args.command == "measure" else aggregate_main)(args)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import pandas as pd
 from common import atomic_output, run_main, sha256_file
 from natpipe.tables import DATA_LABELS
 
-COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "bleu_tok", "bp", "sacrebleu", "n_sentences", "signature", "config_sha256",
+COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "distill_teacher", "bleu_tok", "bp", "sacrebleu", "n_sentences", "signature", "config_sha256",
            "git_commit", "data_sha256", "host", "torch", "fairseq"]
 
 _BP = re.compile(r"\bBP = ([0-9]+(?:\.[0-9]+)?)")
@@ -74,6 +74,7 @@ def build_table(bleu_files: list[str], data_files: dict[str, list[str]], config:
         rows.append({**{key: result.get(key) for key in COLUMNS}, **common, "model": model,
                      "kind": spec.get("kind", "at"), "role": "teacher" if system == teacher else "system",
                      "data": DATA_LABELS[spec.get("data", "raw")],
+                     "distill_teacher": (spec.get("distill_teacher") or teacher) if spec.get("data", "raw") != "raw" else "",
                      "bp": brevity_penalty(result.get("bleu_tok_detail")),
                      "data_sha256": hashes.get(corpus, "unknown")})
     return pd.DataFrame(rows, columns=COLUMNS).sort_values(["corpus", "system"], kind="stable")
@@ -96,7 +97,7 @@ def main() -> None:
                      "papers report it and `bp` its brevity penalty, `sacrebleu` is detokenized SacreBLEU (signature column). `system` is the "
                      "evaluation row, `model` the checkpoint it decodes (CMLM1/4/10 decode one CMLM with 1/4/10 "
                      "iterations). `role`: the corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
-                     "training targets.\n\n")
+                     "training targets, `distill_teacher` the AT whose beam output they were (D/MD).\n\n")
         handle.write(markdown_table(table))
         handle.write("\n")
     print(table[["corpus", "system", "bleu_tok", "sacrebleu"]].to_string(index=False))

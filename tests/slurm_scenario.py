@@ -35,7 +35,7 @@ SCRIPT = REPO / "scripts" / "slurm_local.sh"
 PROFILE = REPO / "profiles" / "slurm-local"
 CORPUS = "results/tiny_en_de"
 # The teacher -> distillation -> student path of the tiny DAG, up to both BLEU files.
-TARGETS = [f"{CORPUS}/at_tiny/test.bleu.json", f"{CORPUS}/nat_tiny/test.bleu.json", f"{CORPUS}/distill/stats.json"]
+TARGETS = [f"{CORPUS}/at_tiny/test.bleu.json", f"{CORPUS}/nat_tiny/test.bleu.json", f"{CORPUS}/distill/at_tiny/stats.json"]
 HARD_TIMEOUT = 900  # seconds for any one scheduler run
 UNAVAILABLE = 3  # slurm_local.sh's exit status when SLURM cannot be had here
 STEPS = ("cluster", "dag", "rerun", "resume", "partial")
@@ -217,8 +217,8 @@ class Scenario:
     def _outputs(self) -> dict:
         """What the tests compare with the local run, read now (later steps delete files)."""
         corpus = self.work / CORPUS
-        out = {"distilled": (corpus / "distill/train.tgt").read_bytes(),
-               "shards": [(corpus / f"distill/shards/{i}.tgt").read_bytes() for i in range(3)]}
+        out = {"distilled": (corpus / "distill/at_tiny/train.tgt").read_bytes(),
+               "shards": [(corpus / f"distill/at_tiny/shards/{i}.tgt").read_bytes() for i in range(3)]}
         for system in ("at_tiny", "nat_tiny"):
             out[system] = {"bleu": json.loads((corpus / system / "test.bleu.json").read_text()),
                            "hyp": (corpus / system / "test.hyp").read_bytes(),
@@ -233,11 +233,11 @@ class Scenario:
         write_tiny_config(self.work)
         # nat_tiny logs every update, so that a later step can count the updates a kill loses
         (self.work / "log.yaml").write_text(yaml.safe_dump({"models": {"nat_tiny": {"train": {"log_interval": 1}}}}))
-        distill = self.work / CORPUS / "distill"
+        distill = self.work / CORPUS / "distill" / "at_tiny"
         before = set(self.jobs())
         began = time.monotonic()
         process = self._launch(*TARGETS, extra=("--keep-going",))
-        job_id = self.wait_for(self.running("distill_shard", "tiny_en_de_1"), "shard 1's job")
+        job_id = self.wait_for(self.running("distill_shard", "tiny_en_de_at_tiny_1"), "shard 1's job")
         self.wait_for(lambda: (distill / "shards/1.tgt.work").exists(), "shard 1 to start translating")
         self.scancel(job_id)
         code, output = self.finish(process)

@@ -41,14 +41,15 @@ def test_a_new_folder_under_natpipe_systems_runs_through_the_whole_dag(repo_with
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("total")[0], re.M))
     # teacher + toy trained, both decoded and scored, distillation for the toy's data, speed, tables
     assert jobs["train_model"] == "2" and jobs["translate_test"] == "2" and jobs["score"] == "2"
-    assert jobs["distill_shard"] == "2" and jobs["measure_speed"] == "1" and "synthetic_masking" not in jobs
+    assert jobs["distill_shard"] == "2" and "synthetic_masking" not in jobs
+    assert jobs["measure_speed"] == "2" and jobs["speed_table"] == "1"  # one speed job per row, one table
     train = next(line for line in out.splitlines() if "train.py" in line and "toy_sample" in line)
     words = shlex.split(train.split(">")[0])
     model = json.loads(words[words.index("--model") + 1])
     assert model["length_loss"] == 0.3 and model["kind"] == "toy_nat"  # its own default, filled in
     assert json.loads(words[words.index("--inputs") + 1]) == {
         "teacher": "results/sample_en_de/at_sample/checkpoint.avg.pt"}  # a training-time teacher
-    assert words[words.index("--data-bin") + 1] == "results/sample_en_de/data-bin-distill"
+    assert words[words.index("--data-bin") + 1] == "results/sample_en_de/distill/at_sample/data-bin"
 
     flags = subprocess.run(
         [sys.executable, "-c", "import json, sys, fairseq_args; print(json.dumps(fairseq_args.train_args("

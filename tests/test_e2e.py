@@ -96,37 +96,37 @@ def test_every_model_has_a_learning_curve_to_its_last_update(tiny_run):
 
 def test_distillation_is_merged_in_order_and_shares_the_dictionary(tiny_run):
     corpus = tiny_run / "results" / "tiny_en_de"
-    stats = json.loads((corpus / "distill" / "stats.json").read_text())
+    stats = json.loads((corpus / "distill" / "at_tiny" / "stats.json").read_text())
     assert stats["pairs"] == len((corpus / "prep/clean/train.src").read_text().splitlines())
     assert stats["shards"] == 3 and len(stats["seconds_per_shard"]) == 3 and stats["teacher"] == "at_tiny"
     assert stats["bleu_sample_pairs"] == 100
     # the empties, counted here from the shards: each is replaced by the raw target of its pair
     lines = lambda path: path.read_text(encoding="utf-8").split("\n")[:-1]  # noqa: E731
-    hyps = [line for i in range(3) for line in lines(corpus / "distill" / "shards" / f"{i}.tgt")]
+    hyps = [line for i in range(3) for line in lines(corpus / "distill" / "at_tiny" / "shards" / f"{i}.tgt")]
     raw = lines(corpus / "prep" / "subword" / "train.de")
     empty = {i for i, line in enumerate(hyps) if not line.strip()}
     assert stats["empty_hypotheses_replaced"] == len(empty)
-    assert lines(corpus / "distill" / "train.tgt") == [raw[i] if i in empty else h for i, h in enumerate(hyps)]
-    assert (corpus / "distill/train.src").read_bytes() == (corpus / "prep/subword/train.en").read_bytes()
-    distilled = (corpus / "distill/train.tgt").read_text(encoding="utf-8").splitlines()
-    shards = [(corpus / f"distill/shards/{i}.tgt").read_text(encoding="utf-8").splitlines() for i in range(3)]
+    assert lines(corpus / "distill" / "at_tiny" / "train.tgt") == [raw[i] if i in empty else h for i, h in enumerate(hyps)]
+    assert (corpus / "distill/at_tiny/train.src").read_bytes() == (corpus / "prep/subword/train.en").read_bytes()
+    distilled = (corpus / "distill/at_tiny/train.tgt").read_text(encoding="utf-8").splitlines()
+    shards = [(corpus / f"distill/at_tiny/shards/{i}.tgt").read_text(encoding="utf-8").splitlines() for i in range(3)]
     raw = (corpus / "prep/subword/train.de").read_text(encoding="utf-8").splitlines()
     merged = [h or raw[i] for i, h in enumerate(line for shard in shards for line in shard)]
     assert distilled == merged and all(line.strip() for line in distilled)
     for name in ("dict.en.txt", "dict.de.txt"):
-        assert (corpus / "data-bin" / name).read_bytes() == (corpus / "data-bin-distill" / name).read_bytes()
+        assert (corpus / "data-bin" / name).read_bytes() == (corpus / "distill/at_tiny/data-bin" / name).read_bytes()
 
 
 def test_mixdistill_student_trained_on_both_sets(tiny_run):
     log = (tiny_run / "logs/train/tiny_en_de/at_tiny_md.log").read_text(encoding="utf-8")
-    assert "translation_mixdistill" in log and "data-bin-distill" in log
+    assert "translation_mixdistill" in log and "distill/at_tiny/data-bin" in log
     assert "num_updates 30" in log or "num_updates=30" in log
 
 
 def test_nat_baselines_train_on_translation_lev_and_decode_with_their_iterations(tiny_run):
     for model, noise in (("nat_tiny", "full_mask"), ("cmlm_tiny", "random_mask")):
         log = (tiny_run / f"logs/train/tiny_en_de/{model}.log").read_text(encoding="utf-8")
-        assert "--task translation_lev" in log and f"--noise {noise}" in log and "data-bin-distill" in log
+        assert "--task translation_lev" in log and f"--noise {noise}" in log and "distill/at_tiny/data-bin" in log
         assert "num_updates 30" in log or "num_updates=30" in log
     for row, max_iter in (("CMLM1", 0), ("CMLM4", 3), ("nat_tiny", 0)):
         log = (tiny_run / f"logs/evaluate/tiny_en_de/{row}.translate.log").read_text(encoding="utf-8")
@@ -146,10 +146,16 @@ def speed_table(tiny_run):
 
 
 def test_speed_csv_has_one_row_per_system_device_batch_and_run(tiny_run):
+    """One speed job per row, each timing the row and the reference (at_tiny's own job: at_tiny
+    alone); speed.csv keeps every job's timings, the reference's included."""
     table = speed_table(tiny_run)
-    assert len(table) == len(ROWS) * len(SPEED["batch_sizes"]) * SPEED["runs"]  # CPU only here
+    timed = 1 + 2 * (len(ROWS) - 1)  # system timings: the reference's own job, then row + reference
+    assert len(table) == timed * len(SPEED["batch_sizes"]) * SPEED["runs"]  # CPU only here
     assert set(table["system"]) == set(ROWS) and set(table["device"]) == {"cpu"}
-    assert table["run_id"].nunique() == 1 and (table["status"] == "ok").all()
+    jobs = table.groupby("run_id")["system"].unique()
+    assert len(jobs) == len(ROWS) and (table["status"] == "ok").all()
+    assert sorted(sorted(set(systems) - {"at_tiny"}) for systems in jobs) == sorted([[r] for r in ROWS[1:]] + [[]])
+    assert all("at_tiny" in systems for systems in jobs)
     assert (table["n_sentences"] == N_HELDOUT).all() and (table["threads"] == 2).all()
     assert sorted(set(table["batch_size"])) == SPEED["batch_sizes"] and set(table["run"]) == {0, 1}
     # a 30-update CTC model may emit only blanks: an empty output is still a whole decoding pass
@@ -181,7 +187,8 @@ def test_outputs_do_not_depend_on_batch_size(tiny_run):
 
 def test_alpha_in_the_table_comes_from_the_csv_of_the_same_run(tiny_run):
     table = speed_table(tiny_run)
-    median = table.groupby(["system", "batch_size"])["seconds"].median()
+    own = table[table["run_id"] == table[table["system"] == "CMLM1"]["run_id"].iloc[0]]  # CMLM1's job
+    median = own.groupby(["system", "batch_size"])["seconds"].median()
     markdown = (tiny_run / "results/tiny_en_de/speed.md").read_text(encoding="utf-8")
     assert "alpha relative to at_tiny" in markdown
     row = next(line for line in markdown.splitlines() if line.startswith("| CMLM1 |")).split(" | ")
@@ -255,7 +262,7 @@ def test_hrt_paper_table_puts_our_rows_beside_the_published_numbers(tiny_run):
 def test_fully_nat_trains_its_losses_and_decodes_greedy_beam_lm_and_npd(tiny_run):
     corpus = tiny_run / "results/tiny_en_de"
     log = (tiny_run / "logs/train/tiny_en_de/fnat_tiny.log").read_text(encoding="utf-8")
-    assert "--task translation_fully_nat" in log and "--criterion fully_nat_loss" in log and "data-bin-distill" in log
+    assert "--task translation_fully_nat" in log and "--criterion fully_nat_loss" in log and "distill/at_tiny/data-bin" in log
     assert "--latent-alignment ctc --upsample-ratio 3" in log and "--latent-dim 4" in log and "--glancing glat" in log
     final = [line for line in log.splitlines() if line.startswith("INFO:train:epoch")][-1]
     assert "kl" in final and "glanced" in final and "num_updates 30" in final
@@ -265,7 +272,7 @@ def test_fully_nat_trains_its_losses_and_decodes_greedy_beam_lm_and_npd(tiny_run
     assert len(weights["grid"]) == 4 and weights["beam"] == 5
     assert weights["valid_bleu"] == max(point["bleu"] for point in weights["grid"])
     beam = (tiny_run / "logs/evaluate/tiny_en_de/FNAT_beam_lm.translate.log").read_text(encoding="utf-8")
-    assert (f"--ctc-beam 5 --beam 1 --max-tokens 8000 --ctc-lm-path results/tiny_en_de/lm/distill.arpa.bin "
+    assert (f"--ctc-beam 5 --beam 1 --max-tokens 8000 --ctc-lm-path results/tiny_en_de/distill/at_tiny/lm.arpa.bin "
             f"--ctc-lm-alpha {weights['alpha']} --ctc-lm-beta {weights['beta']}") in beam
     npd = (tiny_run / "logs/evaluate/tiny_en_de/FNAT_npd.translate.log").read_text(encoding="utf-8")
     assert "--npd-samples 3 --npd-temperature 0.1 --npd-teacher-path results/tiny_en_de/at_tiny/checkpoint.avg.pt" in npd
@@ -291,8 +298,9 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
     assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "measure_speed": 1, "paper_table": 2, "learning_curves": 1, "all": 1}
-    # run up to the model's BLEU only: the speed grid of every row would be redone otherwise
+                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 2,
+                      "learning_curves": 1, "all": 1}  # at_tiny_md's speed job alone
+    # run up to the model's BLEU only (its speed job and the speed table would follow otherwise)
     snakemake("results/tiny_en_de/at_tiny_md/test.bleu.json", *args, "--cores", "2", check=True, timeout=600)
     done = json.loads((tiny_run / "results/tiny_en_de/at_tiny_md/train.done.json").read_text())
     assert done["resumed"] is True

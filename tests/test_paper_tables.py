@@ -200,13 +200,14 @@ def test_fully_nat_rows_land_in_their_tables_with_the_published_number_and_delta
     vae = table3["fnat_vae"]
     gain = bleu["fnat_vae"] - bleu["fnat_kdctc"]
     assert vae[3:6] == ["KD+CTC+VAE", f"{bleu['fnat_vae']:.2f}", "18.73"]  # the JA-EN number: no Δ
-    assert vae[6:9] == [f"{gain:.2f}", "1.80", f"{gain - 1.8:.2f}"]
-    assert vae[9:12] == ["0.900", "0.862", "0.038"]  # BP to the paper's three decimals
-    assert vae[12:] == ["N/A", "83.00", "N/A", "11.10", "–", "N/A", "16.40", "N/A", "21.00", "–"]
-    assert table3["fnat_kdctc"][6:9] == ["0.00", "0.00", "0.00"]
-    assert table3["fnat_kdctc"][12:] == ["50.00", "84.00", "20.00", "11.00", "9.00", "20.00", "17.30", "25.00", "19.90", "5.10"]
-    assert table3["fnat_beam_lm"][3] == "KD+CTC+VAE;decode=beam20+lm4" and table3["fnat_beam_lm"][9:12] == ["0.950", "0.954", "-0.004"]
-    assert table3["at12d"][3] == "data=KD" and table3["at12d"][5] == "18.76" and table3["at12d"][6:9] == ["–", "–", "–"]
+    assert vae[6:9] == ["–", "–", "–"]  # SacreBLEU: none given, and an En-De row has no JA-EN paper cell
+    assert vae[9:12] == [f"{gain:.2f}", "1.80", f"{gain - 1.8:.2f}"]
+    assert vae[12:15] == ["0.900", "0.862", "0.038"]  # BP to the paper's three decimals
+    assert vae[15:] == ["N/A", "83.00", "N/A", "11.10", "–", "N/A", "16.40", "N/A", "21.00", "–"]
+    assert table3["fnat_kdctc"][9:12] == ["0.00", "0.00", "0.00"]
+    assert table3["fnat_kdctc"][15:] == ["50.00", "84.00", "20.00", "11.00", "9.00", "20.00", "17.30", "25.00", "19.90", "5.10"]
+    assert table3["fnat_beam_lm"][3] == "KD+CTC+VAE;decode=beam20+lm4" and table3["fnat_beam_lm"][12:15] == ["0.950", "0.954", "-0.004"]
+    assert table3["at12d"][3] == "data=KD" and table3["at12d"][5] == "18.76" and table3["at12d"][9:12] == ["–", "–", "–"]
 
     table4 = table_rows(markdown, "Table 4")
     assert {r: cells[3] for r, cells in table4.items()} == {
@@ -239,8 +240,8 @@ def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, mo
     import sys
 
     summary = tmp_path / "summary.csv"
-    pd.DataFrame([{"corpus": "c", "system": name, "bleu_tok": value, "bp": FNAT_BP.get(("c", name))}
-                  for (_, name), value in FNAT_BLEU.items()]).to_csv(summary, index=False)
+    pd.DataFrame([{"corpus": "c", "system": name, "bleu_tok": value, "bp": FNAT_BP.get(("c", name)),
+                   "sacrebleu": value - 1.5} for (_, name), value in FNAT_BLEU.items()]).to_csv(summary, index=False)
     speed_csv = tmp_path / "speed.csv"
     records = [{"run_id": "r", "corpus": "c", "system": system, "kind": "x", "device": "cpu", "device_name": "x",
                 "threads": 1, "batch_size": 1, "run": 0, "seconds": seconds, "n_sentences": 4, "output_tokens": 1,
@@ -255,7 +256,8 @@ def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, mo
         pt.main()
     fully = out["fully_nat"].read_text(encoding="utf-8")
     vae = table_rows(fully, "Table 3")["fnat_vae"]
-    assert vae[9:15] == ["0.900", "0.862", "0.038", "100.00", "83.00", "20.00"]  # BP from summary.csv; 0.4 s / 4 sentences
+    assert vae[12:18] == ["0.900", "0.862", "0.038", "100.00", "83.00", "20.00"]  # BP from summary.csv; 0.4 s / 4 sentences
+    assert vae[6] == f"{FNAT_BLEU[('c', 'fnat_vae')] - 1.5:.2f}"  # SacreBLEU from summary.csv
     assert out["hrt"].read_text(encoding="utf-8").startswith("# HRT tables")
     monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--paper", str(tmp_path / "xlmd.csv"), "--rows", "[]",
                                       "--summary", str(summary), "--out", str(tmp_path / "x.md")])
@@ -276,3 +278,86 @@ def test_the_driver_finds_a_papers_module_by_name_and_refuses_an_unknown_paper()
             nt.render(unknown, ROWS, BLEU, PAPER, speed_summary(), {})
         known = str(info.value).split("(known: ")[1].rstrip(")").split(", ")
         assert {"fully_nat", "hrt"} <= set(known) and not {"at", "nat"} & set(known)
+
+
+def test_a_row_meant_for_one_papers_tables_stays_out_of_the_others():
+    """HRT's AT (100k steps, dropout 0.1) and Fully NAT's (300k, 0.3) are both paper_name AT."""
+    ours, theirs = {**row("at_hrt", "AT"), "paper": "hrt"}, {**row("at_fnat", "AT"), "paper": "fully_nat"}
+    bleu = {**BLEU, ("c", "at_hrt"): 27.0, ("c", "at_fnat"): 26.0}
+    rows = [r for r in ROWS if r["row"] != "at"] + [ours, theirs]
+    hrt_md = nt.render("hrt", rows, bleu, PAPER, speed_summary(), {})
+    assert set(table_rows(hrt_md, "Table 6")) == {"at_hrt", "hrt"}
+    fnat_md = nt.render("fully_nat", rows, bleu, nt.paper_numbers(str(REPO / "data" / "papers" / "fully_nat.csv")),
+                        speed_summary(), {})
+    assert "at_fnat" in fnat_md and "at_hrt" not in fnat_md
+
+
+def test_hrt_table_3_puts_each_direction_beside_its_bleu_and_sacrebleu():
+    """AT / AT-20L on raw data and HRT / HRT-20L on MixDistill, per language pair, both scores."""
+    def de_en(r):
+        return {**r, "corpus": "d", "src": "de", "tgt": "en"}
+
+    rows = [de_en(row("at", "AT")), de_en(row("at_d", "AT", "distill")), de_en(row("at_20l", "AT-20L")),
+            de_en(row("hrt", "HRT", "mixdistill", "full")), de_en(row("hrt_20l", "HRT-20L", "mixdistill")),
+            de_en(row("hrt_k3", "HRT", "mixdistill", k=3)), de_en(row("hrt_raw", "HRT"))]
+    bleu = {("d", r["row"]): 30.0 + i for i, r in enumerate(rows)}
+    sacre = {("d", "hrt_20l"): 32.5}
+    markdown = hrt.tables(rows, bleu, PAPER, speed_summary(), {}, sacrebleu=sacre)
+    section = markdown.split("## Table 3")[1].split("\n## ")[0]
+    table3 = {cells[1]: cells for cells in (line.rstrip(" |").split(" | ") for line in section.splitlines()
+                                            if line.startswith("| d |"))}
+    assert {r: cells[3] for r, cells in table3.items()} == {"at": "data=R", "at_20l": "data=R", "hrt": "data=MD",
+                                                           "hrt_20l": "data=MD"}
+    assert table3["at"][4:7] == ["30.00", "31.86", f"{30 - 31.86:.2f}"] and table3["at"][7:] == ["–", "31.60", "–"]
+    assert table3["hrt_20l"][5] == "33.21" and table3["hrt_20l"][7:] == ["32.50", "32.90", "-0.40"]
+    assert table3["at_20l"][5:9:3] == ["33.02", "32.80"] and table3["hrt"][5] == "32.28"
+    assert "SAT row is a system natpipe does not implement" in section
+    # the other tables report other pairs (Table 2 and 6 En->Ro / En->De, Tables 5, 8-10 En->De): a De->En row stays out
+    assert all(hrt.hrt_setting(t, r) is None for r in rows for t in hrt.HRT_PAIRS if t != "table3")
+    assert "| d |" not in markdown.split("## Table 3")[0] + markdown.split("## Table 4")[1]
+
+
+def test_hrt_table_4_takes_its_column_from_the_runs_nist_test_set():
+    def zh_en(r, test):
+        return {**r, "corpus": "z", "src": "zh", "tgt": "en", "test": test}
+
+    rows = [zh_en(row("at", "AT"), ["nist_mt05"]), zh_en(row("CMLM10", "CMLM10", "distill"), ["nist_mt05"]),
+            zh_en(row("hrt", "HRT", "mixdistill", "full"), ["nist_mt05"]), zh_en(row("hrt_r", "HRT"), ["nist_mt05"]),
+            row("at_ende", "AT")]  # another pair: not in Table 4
+    bleu = {("z", "at"): 50.0, ("z", "CMLM10"): 49.0, ("z", "hrt"): 51.0, ("c", "at_ende"): 20.0}
+    markdown = hrt.tables(rows, bleu, PAPER, speed_summary(), {})
+    section = markdown.split("## Table 4")[1].split("\n## ")[0]
+    table4 = {cells[1]: cells for cells in (line.rstrip(" |").split(" | ") for line in section.splitlines()
+                                            if line.startswith("| "))}
+    assert set(table4) - {"row"} == {"at", "CMLM10", "hrt"}
+    assert table4["at"][3:] == ["test nist_mt05", "50.00", "52.91", f"{50 - 52.91:.2f}"]
+    assert table4["CMLM10"][5] == "52.16" and table4["hrt"][5:] == ["53.02", f"{51 - 53.02:.2f}"]
+    assert hrt.nist_metric(rows[0]) == "bleu_mt05" and hrt.nist_metric({**rows[0], "test": ["nist_mt03"]}) is None
+    mt03 = hrt.tables([zh_en(row("at", "AT"), ["nist_mt03"])], bleu, PAPER, speed_summary(), {})
+    assert "| z | at | AT | test nist_mt03 | 50.00 | – | – |" in mt03  # the preset's default set: no column
+
+
+def test_tables_8_and_10_take_each_at_with_the_data_the_paper_trained_it_on():
+    rows = [row("at", "AT"), row("at_md", "AT", "mixdistill"), row("at_20l", "AT-20L"),
+            row("at121", "AT12-1"), row("at121_md", "AT12-1", "mixdistill"), row("at_big", "AT-big")]
+    assert {r["row"]: hrt.hrt_setting("table8", r) for r in rows} == {
+        "at": None, "at_md": "data=MD", "at_20l": "data=R", "at121": None, "at121_md": "data=MD", "at_big": None}
+    assert {r["row"]: hrt.hrt_setting("table10", r) for r in rows} == {
+        "at": "", "at_md": None, "at_20l": None, "at121": None, "at121_md": "", "at_big": None}
+    assert all(hrt.hrt_setting(t, r) is None for r in rows for t in ("table2", "table4", "table5", "table9"))
+
+
+def test_fully_nat_table_3_compares_a_ja_en_rows_sacrebleu_with_the_papers():
+    ja = [{**r, "corpus": "j", "src": "ja", "tgt": "en"} for r in (frow("fnat_kdctc"), frow("FNAT_VAE_beam20_lm", vae=True,
+                                                                                       ctc_beam=20, lm=True))]
+    bleu = {("j", "fnat_kdctc"): 15.0, ("j", "FNAT_VAE_beam20_lm"): 19.0}
+    sacre = {("j", "fnat_kdctc"): 16.0, ("j", "FNAT_VAE_beam20_lm"): 20.5}
+    markdown = nt.render("fully_nat", ja, bleu, FNAT_PAPER, fnat_speed_summary(), {}, sacre)
+    section = markdown.split("## Table 3")[1].split("\n## ")[0]
+    table3 = {cells[1]: cells for cells in (line.rstrip(" |").split(" | ") for line in section.splitlines()
+                                            if line.startswith("| j |"))}
+    assert table3["FNAT_VAE_beam20_lm"][3:12] == ["KD+CTC+VAE;decode=beam20+lm4", "19.00", "21.41", "20.50", "21.41",
+                                                 "-0.91", "4.00", "4.48", "-0.48"]
+    assert table3["fnat_kdctc"][6:9] == ["16.00", "16.93", "-0.93"]
+    # Tables 2 and 4-6 are WMT / En->De: a Ja->En row is in none of them
+    assert all(fnat.fully_nat_setting(t, r) is None for r in ja for t in ("table2", "table4", "table5", "table6"))

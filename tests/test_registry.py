@@ -49,7 +49,7 @@ def test_a_model_gets_the_defaults_of_its_own_kind_and_nothing_of_another():
     cmlm = resolve_model({"kind": "cmlm", "arch": "cmlm_transformer"})
     assert cmlm["generate"]["iterations"] == 10 and "chunk_size" not in cmlm  # mask-predict's 10 passes
     at = resolve_model({"kind": "at", "arch": "transformer"})
-    assert set(at) == {"kind", "arch", "share_all_embeddings", "pre_norm", "data", "p_raw", "train", "generate",
+    assert set(at) == {"kind", "arch", "share_all_embeddings", "pre_norm", "data", "distill_teacher", "paper", "p_raw", "train", "generate",
                        "variants"}
     assert at["train"]["dropout"] == 0.1 and at["generate"]["beam"] == 5
     # nested defaults: a given VAE block is completed, a given value is kept
@@ -91,26 +91,26 @@ def test_a_row_is_its_model_with_the_variant_merged_and_the_files_its_system_rea
     assert teacher in w.row_files("sample_en_de", npd)
     lm_row = next(r for r, spec in rows.items() if spec["generate"].get("lm"))
     assert set(w.row_files("sample_en_de", lm_row)) == {
-        "results/sample_en_de/lm/distill.arpa.bin", f"results/sample_en_de/{lm_row}/lm_weights.json"}
+        "results/sample_en_de/distill/at_sample/lm.arpa.bin", f"results/sample_en_de/{lm_row}/lm_weights.json"}
     cmlm = DEFAULT["models"]["cmlm_sample"]["variants"]
     for name, spec in cmlm.items():  # CMLM1/4/10: the variant's iterations over the model's generate
         assert rows[name]["generate"]["iterations"] == spec["iterations"]
         assert w.row_model("sample_en_de", name) == "cmlm_sample" and w.row_files("sample_en_de", name) == []
     assert all("paper_name" not in spec for spec in rows.values())  # labels never reach the decoder
-    speed = w.speed_inputs(SimpleNamespace(corpus="sample_en_de"))
-    assert teacher in speed and "results/sample_en_de/lm/distill.arpa.bin" in speed and len(speed) == len(set(speed))
+    speed = w.speed_inputs(SimpleNamespace(corpus="sample_en_de", system=lm_row))  # the LM row's job, with the reference
+    assert teacher in speed and "results/sample_en_de/distill/at_sample/lm.arpa.bin" in speed and len(speed) == len(set(speed))
 
 
 def test_training_inputs_come_from_the_data_strategy_and_the_system():
     w = workflow()
     hrt = w.training_inputs(SimpleNamespace(corpus="sample_en_de", system="hrt_sample"))
-    assert hrt == {"data": "results/sample_en_de/data-bin", "distill": "results/sample_en_de/data-bin-distill",
+    assert hrt == {"data": "results/sample_en_de/data-bin", "distill": "results/sample_en_de/distill/at_sample/data-bin",
                    "init": "results/sample_en_de/at_sample/checkpoint.avg.pt"}  # MixDistill + FT from the AT
     words = shlex.split(w.training_flags(None, Inputs(**hrt)))
     assert words[:2] == ["--distill-bin", hrt["distill"]]
     assert json.loads(words[words.index("--inputs") + 1]) == {"init": hrt["init"]}
     nat = w.training_inputs(SimpleNamespace(corpus="sample_en_de", system="nat_sample"))
-    assert nat == {"data": "results/sample_en_de/data-bin-distill"} and w.training_flags(None, Inputs(**nat)) == ""
+    assert nat == {"data": "results/sample_en_de/distill/at_sample/data-bin"} and w.training_flags(None, Inputs(**nat)) == ""
     assert system_of("hrt").training_input_args({"init": "a b.pt"}) == ["--finetune-from-model", "a b.pt"]
 
 

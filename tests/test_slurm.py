@@ -83,8 +83,8 @@ def test_killed_distillation_shard_is_redone_alone_and_the_merge_is_identical(sc
     assert dag["distill_files"] == ["shards/0.json", "shards/0.tgt", "shards/2.json", "shards/2.tgt"]
     assert Counter(job["rule"] for job in dag["jobs"])["distill_merge"] == 0
     redone = [job["wildcards"] for job in rerun["jobs"] if job["rule"] == "distill_shard"]
-    assert redone == ["tiny_en_de_1"] and [j["rule"] for j in rerun["jobs"]].count("distill_merge") == 1
-    outputs, local = step(scenario, "resume")["outputs"], tiny_run / CORPUS / "distill"
+    assert redone == ["tiny_en_de_at_tiny_1"] and [j["rule"] for j in rerun["jobs"]].count("distill_merge") == 1
+    outputs, local = step(scenario, "resume")["outputs"], tiny_run / CORPUS / "distill" / "at_tiny"
     assert outputs["distilled"] == (local / "train.tgt").read_bytes()
     assert outputs["shards"] == [(local / f"shards/{i}.tgt").read_bytes() for i in range(3)]
 

@@ -1,5 +1,7 @@
-"""Speed protocol arithmetic: medians, alpha only within one run and device, the Table 10 layout."""
+"""Speed protocol arithmetic: medians, alpha only within one run and device, the Table 10 layout; one
+speed job per row and the corpus table gathered from their CSVs; the runtime estimate of a job."""
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -117,3 +119,233 @@ def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
     assert "## On CPU" in markdown.split("## On CUDA")[0]
     assert all(f"| {r['name']} |" in gpu_part and "N/A" in gpu_part.split(f"| {r['name']} |")[1].split("\n")[0]
                for r in rows)
+
+
+# -- one job per row, the corpus's table from the jobs' CSVs ----------------------------------------
+
+
+def test_each_row_has_a_speed_job_that_times_it_with_the_reference():
+    """`snakemake speed` (default config): one measure_speed job per evaluation row, timing the
+    reference and the row in one invocation (the reference's own job: it alone), and one
+    speed_table job over every job's CSV that writes the corpus's speed.csv / .md / figure."""
+    import json
+    import re
+    import shlex
+
+    import yaml
+
+    from conftest import REPO, snakemake
+
+    out = snakemake("-n", "-p", "--forceall", "speed", check=True).stdout
+    jobs = [job for job in out.split("\n\n") if re.search(r"rule (measure_speed|speed_table):", job)]
+    timed, table = {}, []
+    for job in jobs:
+        command = shlex.split(job[job.index("python "):].split(" > ")[0])
+        if "rule measure_speed:" in job:
+            output = re.search(r"output: (\S+)", job).group(1)
+            rows = [row["name"] for row in json.loads(command[command.index("--rows") + 1])]
+            assert command[command.index("--csv") + 1] == output and command[2] == "measure"
+            timed[output.rsplit("/", 1)[1].removesuffix(".csv")] = rows
+        else:
+            table.append(command)
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    corpus = config["corpora"]["sample_en_de"]
+    rows = [row for s in corpus["systems"] for row in (config["models"][s].get("variants") or [s])]
+    reference = corpus["teacher"]  # speed.reference is null
+    assert timed == {row: [reference] if row == reference else [reference, row] for row in rows}
+    assert len(table) == 1 and table[0][2] == "aggregate"
+    command = table[0]
+    assert command[-len(rows):] == [f"results/sample_en_de/speed/{r}.csv" for r in [reference] + rows[1:]]
+    assert [command[command.index(flag) + 1] for flag in ("--reference", "--csv", "--table", "--figure")] == [
+        reference, "results/sample_en_de/speed.csv", "results/sample_en_de/speed.md",
+        "results/sample_en_de/figures/acceleration.png"]
+
+
+def job_csv(path, run_id, timed):
+    """A speed job's CSV written by hand: timed = {system: {(device, batch): [seconds per run]}}."""
+    records = [{"run_id": run_id, "corpus": "c", "system": system, "kind": "at", "device": device,
+                "device_name": f"node-{run_id}", "threads": 2, "batch_size": batch, "run": i, "seconds": s,
+                "n_sentences": 100, "output_tokens": 900, "agreement": 1.0, "status": "ok"}
+               for system, cells in timed.items() for (device, batch), seconds in cells.items()
+               for i, s in enumerate(seconds)]
+    pd.DataFrame(records, columns=speed.COLUMNS).to_csv(path, index=False)
+    return str(path)
+
+
+def test_the_speed_table_is_built_from_the_jobs_csvs_with_alpha_from_each_job(tmp_path):
+    """Three jobs written by hand: the reference AT alone, then NAT and CMLM each with the AT. The
+    corpus CSV is all their rows; alpha pairs each row with the AT of its own job (not the AT's own
+    job, nor another's), in speed.md and in the paper tables' reading of speed.csv."""
+    import argparse
+
+    from natpipe.tables import mean_alphas, speed_summaries
+
+    inputs = [
+        job_csv(tmp_path / "AT.csv", "r0", {"AT": {("cpu", 1): [20.0, 20.0, 20.0], ("cpu", 8): [8.0, 8.0, 8.0]}}),
+        job_csv(tmp_path / "NAT.csv", "r1", {"AT": {("cpu", 1): [10.0, 12.0, 11.0], ("cpu", 8): [6.0, 6.0, 6.0]},
+                                             "NAT": {("cpu", 1): [2.0, 2.2, 1.8], ("cpu", 8): [3.0, 3.0, 3.0]}}),
+        job_csv(tmp_path / "CMLM.csv", "r2", {"AT": {("cpu", 1): [30.0, 30.0, 30.0], ("cpu", 8): [9.0, 9.0, 9.0]},
+                                              "CMLM": {("cpu", 1): [10.0, 10.0, 10.0], ("cpu", 8): [9.0, 9.0, 9.0]}}),
+    ]
+    out = {key: str(tmp_path / name) for key, name in (("csv", "speed.csv"), ("table", "speed.md"),
+                                                        ("figure", "acceleration.png"))}
+    speed.aggregate_main(argparse.Namespace(rows=inputs, reference="AT", **out))
+
+    table = pd.read_csv(out["csv"])
+    assert list(table.columns) == speed.COLUMNS and len(table) == 6 + 12 + 12
+    assert list(table.groupby("run_id", sort=False)["system"].unique().map(sorted)) == [["AT"], ["AT", "NAT"], ["AT", "CMLM"]]
+    # alpha by hand: NAT's job AT medians 11 (B=1) and 6 (B=8), NAT's 2 and 3; CMLM's job 30/10 and 9/9
+    expected = {("NAT", 1): 5.5, ("NAT", 8): 2.0, ("CMLM", 1): 3.0, ("CMLM", 8): 1.0, ("AT", 1): 1.0, ("AT", 8): 1.0}
+    summary = speed_summaries([out["csv"]], {"c": "AT"})
+    for (system, batch), alpha in expected.items():
+        assert (summary[(summary["system"] == system) & (summary["batch_size"] == batch)]["alpha"] == alpha).all()
+    assert mean_alphas(summary) == {("c", "AT", "cpu"): 1.0, ("c", "CMLM", "cpu"): 2.0, ("c", "NAT", "cpu"): 3.75}
+    lines = {line.split(" | ")[0]: line.split(" | ") for line in Path(out["table"]).read_text().splitlines()
+             if line.startswith("| ")}
+    assert lines["| NAT"][1:5] == ["2.00 ±20%", "5.50", "3.00 ±0%", "2.00"] and lines["| NAT"][5] == "3.75"
+    assert lines["| AT"][1:5] == ["20.00 ±0%", "1.00", "8.00 ±0%", "1.00"]  # the AT's own job, timed alone
+    assert lines["| CMLM"][1:5] == ["10.00 ±0%", "3.00", "9.00 ±0%", "1.00"] and len(lines) == 4  # + the header
+    assert "node-r0; node-r1; node-r2" in Path(out["table"]).read_text()  # the nodes the jobs ran on
+    assert Path(out["figure"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_csv_that_is_not_one_speed_job_is_refused(tmp_path):
+    two_runs = tmp_path / "two.csv"
+    pd.concat([pd.read_csv(job_csv(tmp_path / f"{r}.csv", r, {"AT": {("cpu", 1): [1.0]}, "NAT": {("cpu", 1): [1.0]}}))
+               for r in ("r1", "r2")]).to_csv(two_runs, index=False)
+    with pytest.raises(speed.PipelineError, match="not one speed job's CSV"):
+        speed.gather([str(two_runs)], "AT")
+    no_reference = job_csv(tmp_path / "nat.csv", "r3", {"NAT": {("cpu", 1): [1.0]}})
+    with pytest.raises(speed.PipelineError, match="not one speed job's CSV"):
+        speed.gather([no_reference], "AT")
+    same = job_csv(tmp_path / "same.csv", "r4", {"AT": {("cpu", 1): [1.0]}, "NAT": {("cpu", 1): [1.0]}})
+    with pytest.raises(speed.PipelineError, match="appears twice"):
+        speed.gather([same, same], "AT")
+
+
+# -- the runtime estimate -----------------------------------------------------------------------------
+
+BASE_AT = {"kind": "at", "arch": "transformer", "encoder_layers": 6, "decoder_layers": 6, "embed_dim": 512,
+           "ffn_dim": 2048, "generate": {"beam": 5}}
+
+
+def test_the_estimate_of_a_base_at_is_hrt_table_10():
+    """Transformer-Base AT, beam 5, newstest2014's 3,003 sentences, one pass at B = 1/8/16/32:
+    Table 10's seconds (CPU 1118 + 314.1 + 246.3 + 201.3, GPU 857.2 + 137.8 + 73.1 + 40.1) with the
+    paper's 16 CPU threads; 2 threads count 8x on the CPU; job start and model loading on top."""
+    from natpipe.speed_estimate import LOAD_S, START_S, job_seconds
+
+    def estimate(**kw):
+        args = {"sentences": 3003, "batch_sizes": [1, 8, 16, 32], "runs": 1, "warmup_batches": 0, "threads": 16,
+                "gpu": False, **kw}
+        return job_seconds([BASE_AT], **args) - START_S - LOAD_S
+
+    assert estimate() == pytest.approx(1879.7)
+    assert estimate(gpu=True) == pytest.approx(1879.7 + 1108.2)
+    assert estimate(threads=2) == pytest.approx(8 * 1879.7)
+    assert estimate(runs=5, warmup_batches=2, batch_sizes=[32]) == pytest.approx(201.3 / 3003 * (5 * 3003 + 64))
+    assert estimate(batch_sizes=[12]) == pytest.approx(314.1)  # a batch size Table 10 lacks: the next smaller one's
+    assert estimate(sentences=300) == pytest.approx(1879.7 * 300 / 3003)
+
+
+def test_the_estimate_follows_the_row_kind_size_and_decoding():
+    from natpipe.registry import System
+    from natpipe.speed_estimate import sentence_seconds
+
+    def per_sentence(model, device="cpu", batch=1):
+        return sentence_seconds(model, device, batch, threads=16)
+
+    at = per_sentence(BASE_AT)
+    assert at == pytest.approx(1118.0 / 3003)
+    assert per_sentence({**BASE_AT, "generate": {"beam": 10}}) == pytest.approx(2 * at)
+    assert per_sentence({**BASE_AT, "generate": {"beam": 1}}) == pytest.approx(at)  # never cheaper for a smaller beam
+    assert per_sentence({**BASE_AT, "encoder_layers": 20}) == pytest.approx(at * (0.3 * 20 + 6) / (0.3 * 6 + 6))
+    assert per_sentence({**BASE_AT, "embed_dim": 1024, "ffn_dim": 4096}) == pytest.approx(4 * at)  # FLOPs on the CPU
+    assert per_sentence({**BASE_AT, "embed_dim": 1024, "ffn_dim": 4096}, "gpu") == pytest.approx(2 * 857.2 / 3003)
+    assert per_sentence({**BASE_AT, "embed_dim": 256, "ffn_dim": 1024}) == pytest.approx(at)  # never cheaper: narrower
+    cmlm = {**BASE_AT, "kind": "cmlm", "generate": {"beam": 5, "iterations": 4}}
+    assert per_sentence(cmlm) == pytest.approx(635.1 / 3003)  # Table 10's CMLM4
+    assert per_sentence({**cmlm, "generate": {"beam": 5, "iterations": 7}}) == pytest.approx((635.1 + 1390.9) / 2 / 3003)
+    hrt = {**BASE_AT, "kind": "hrt", "chunk_size": 3, "generate": {"beam": 5, "b_nat": 1}}
+    assert per_sentence(hrt, "gpu", 32) == pytest.approx(18.2 / 3003)  # HRT k=3
+    # HRT b_nat=5 ran out of GPU memory at B=32 in Table 10: its B=16 figure stands in
+    assert per_sentence({**hrt, "generate": {"beam": 5, "b_nat": 5}}, "gpu", 32) == pytest.approx(46.5 / 3003)
+    fnat = {**BASE_AT, "kind": "fnat", "loss": "ctc", "upsample_ratio": 3.0,
+            "generate": {"ctc_beam": 1, "npd": 1, "lm": False}}
+    cmlm1 = 207.3 / 3003
+    assert per_sentence(fnat) == pytest.approx(cmlm1)
+    assert per_sentence({**fnat, "generate": {"ctc_beam": 1, "npd": 5, "lm": False}}) == pytest.approx(6 * cmlm1)
+    assert per_sentence({**fnat, "generate": {"ctc_beam": 20, "npd": 1, "lm": True}}) == pytest.approx(cmlm1 + 0.3)
+    unknown = {**BASE_AT, "kind": "toy"}
+    assert System().speed_cost(unknown).table10[0][0] == "*"  # a kind that says nothing: the slowest system
+
+    from natpipe import speed_estimate
+
+    assert speed_estimate.anchor_seconds("*", "", "cpu", 1) == 1390.9  # CMLM10
+
+
+def preset_workflow(preset, **extra):
+    """The Workflow of config.yaml overlaid by configs/<preset>.yaml, as `snakemake --configfile` builds it."""
+    import yaml
+    from snakemake.utils import update_config
+
+    from conftest import REPO
+    from natpipe.workflow import Workflow
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    if preset:
+        update_config(config, yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text(encoding="utf-8")))
+    update_config(config, extra)
+    return Workflow(config)
+
+
+@pytest.mark.parametrize("preset", [None] + sorted(p.stem for p in (Path(__file__).parent.parent / "configs").glob("*.yaml")))
+def test_every_speed_job_of_every_preset_is_estimated_within_its_limit(preset):
+    w = preset_workflow(preset)  # the check of the dry run passes
+    limit = w.job_spec("measure_speed")["runtime"]
+    for corpus in w.run:
+        estimates = {row: w.speed_job_estimate_s(corpus, row) for row in w.speed_jobs(corpus)}
+        assert set(estimates) >= set(w.rows_of(corpus)) and all(0 < s <= 60 * limit for s in estimates.values())
+
+
+def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_change(tmp_path):
+    import yaml
+
+    from conftest import snakemake
+    from natpipe.registry import ConfigError
+
+    # wmt14_en_de timed with 2 CPU threads: at_big's job would take days
+    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 44 speed "
+                       r"jobs of corpus wmt14_en_de are estimated over their limit of 1440 min; the longest, "
+                       r"row 'at_big' timed with the reference 'at_hrt', at [\d,]+ min"):
+        preset_workflow("wmt14_en_de", corpora={"wmt14_en_de": {"speed": {"threads": 2}}})
+    override = tmp_path / "short.yaml"
+    override.write_text(yaml.safe_dump({"compute": {"resources": {"measure_speed": {"runtime": 10}}}}))
+    result = snakemake("-n", "--configfile", override)
+    assert result.returncode != 0
+    message = next(line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config key"))
+    assert "speed jobs of corpus sample_en_de are estimated over their limit of 10 min" in message
+    assert "row 'CMLM10' timed with the reference 'at_sample'" in message
+    for setting in ("speed.max_sentences (32 sentences now)", "speed.runs (2)", "speed.batch_sizes ([1, 8, 16, 32])",
+                    "corpora.sample_en_de.speed"):
+        assert setting in message
+
+
+def test_hrt_table_10_shows_the_reference_once_from_its_own_job(tmp_path):
+    """The reference is timed in every row's job (alpha needs it there); HRT Table 10 prints its
+    line from the job that timed it alone, and each other row's from its own job."""
+    from natpipe.systems.hrt.tables import table10
+    from natpipe.tables import speed_summaries
+
+    inputs = [job_csv(tmp_path / "AT.csv", "r0", {"AT": {("cpu", 1): [20.0]}}),
+              job_csv(tmp_path / "CMLM4.csv", "r1", {"AT": {("cpu", 1): [12.0]}, "CMLM4": {("cpu", 1): [4.0]}}),
+              job_csv(tmp_path / "CMLM10.csv", "r2", {"AT": {("cpu", 1): [15.0]}, "CMLM10": {("cpu", 1): [30.0]}})]
+    all_jobs = tmp_path / "speed.csv"
+    pd.concat([pd.read_csv(p) for p in inputs]).assign(corpus="c").to_csv(all_jobs, index=False)
+    summary = speed_summaries([str(all_jobs)], {"c": "AT"})
+    rows = [{"corpus": "c", "row": name, "paper_name": name, "ablation": None, "reference": "AT", "src": "en", "tgt": "de",
+             "model": {"kind": kind, "data": "raw", "generate": {"beam": 5, "iterations": 4}}}
+            for name, kind in (("AT", "at"), ("CMLM4", "cmlm"), ("CMLM10", "cmlm"))]
+    lines = [line for line in table10(rows, summary, {}) if line.startswith("| c |")]
+    assert [line.split(" | ")[1] for line in lines] == ["AT", "CMLM4", "CMLM10"]
+    assert "20.00 s, α 1.00" in lines[0] and "4.00 s, α 3.00" in lines[1] and "30.00 s, α 0.50" in lines[2]

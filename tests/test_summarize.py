@@ -17,6 +17,7 @@ def test_rows_are_sorted_and_carry_provenance(tmp_path):
     config = {"corpora": {"a": {"teacher": "s1"}}, "models": {"s2": {"data": "mixdistill"}}}
     table = summarize.build_table(files, {"a": [str(data)], "b": [str(data)]}, config, tmp_path)
     assert list(table["role"]) == ["teacher", "system", "system"] and list(table["data"]) == ["R", "MD", "R"]
+    assert list(table["distill_teacher"]) == ["", "s1", ""]  # the corpus's teacher distilled s2's data
     assert list(table[["corpus", "system"]].itertuples(index=False, name=None)) == [("a", "s1"), ("a", "s2"), ("b", "s1")]
     assert list(table["bp"]) == [0.122, 0.222, 0.322]  # parsed from each file's own bleu_tok_detail
     assert table["config_sha256"].nunique() == 1 and table["config_sha256"].iloc[0] == summarize.config_hash(config)
@@ -31,9 +32,10 @@ def test_a_decoding_variant_row_takes_kind_and_data_from_its_model(tmp_path):
     path = tmp_path / "cmlm10.json"
     path.write_text(json.dumps({"corpus": "a", "system": "CMLM10", "model": "cmlm", "bleu_tok": 1.0, "sacrebleu": 1.0,
                                 "n_sentences": 1, "signature": "s"}))
-    config = {"corpora": {"a": {"teacher": "at"}}, "models": {"cmlm": {"kind": "cmlm", "data": "distill"}}}
+    config = {"corpora": {"a": {"teacher": "at"}}, "models": {"cmlm": {"kind": "cmlm", "data": "distill", "distill_teacher": "at_base"}}}
     row = summarize.build_table([str(path)], {}, config, tmp_path).iloc[0]
     assert (row["system"], row["model"], row["kind"], row["data"], row["role"]) == ("CMLM10", "cmlm", "cmlm", "D", "system")
+    assert row["distill_teacher"] == "at_base"  # the model's own teacher, not the corpus's
     assert row["bp"] is None  # no bleu_tok_detail in the JSON
 
 

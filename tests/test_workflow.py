@@ -28,14 +28,17 @@ def test_default_dry_run_lists_the_whole_pipeline():
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
                       "apply_subword": 6, "binarize": 1, "train_model": 7, "average_checkpoints": 7,
                       "translate_test": 11, "score": 11, "summary_table": 1, "distill_shard": 2,
-                      "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "synthetic_masking": 1,
+                      "distill_merge": 1, "binarize_distill": 1, "measure_speed": 11, "speed_table": 1,
+                      "synthetic_masking": 1,
                       "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 2,
                       "learning_curves": 1, "all": 1}
 
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():
     speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
-    assert speed["measure_speed"] == 1 and speed["train_model"] == 7 and speed["tune_lm_weights"] == 1
+    # one speed job per row (each with the reference), one table of them
+    assert speed["measure_speed"] == 11 and speed["speed_table"] == 1
+    assert speed["train_model"] == 7 and speed["tune_lm_weights"] == 1
     assert "translate_test" not in speed and "synthetic_masking" not in speed
     synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
     # the teacher's translations to mask, and CMLM10's test BLEU for the dashed line
@@ -133,9 +136,14 @@ def test_slurm_profile_dry_run_requests_gpus_for_training_and_distillation():
     gpus = config["compute"]["gpus_per_training_job"]
     assert len(of_rule("train_model")) == len(corpus["systems"])
     assert all(re.search(rf"\bgpu={gpus}\b", job) for job in of_rule("train_model"))
+    # HRT's AT-20L distils for HRT, Fully NAT's base AT for its KD models: one distillation each
+    models = config["models"]
+    teachers = {models[s].get("distill_teacher") or corpus["teacher"] for s in corpus["systems"]
+                if models[s].get("data", "raw") != "raw"}
+    assert teachers == {"at_20l", "at_base"}
     shards = of_rule("distill_shard")
-    assert len(shards) == corpus["distill"]["shards"] and all(re.search(r"\bgpu=1\b", job) for job in shards)
-    assert len(of_rule("distill_merge")) == 1
+    assert len(shards) == 2 * corpus["distill"]["shards"] and all(re.search(r"\bgpu=1\b", job) for job in shards)
+    assert len(of_rule("distill_merge")) == 2
     assert of_rule("tokenize") and all(re.search(r"\bgpu=0\b", job) for job in of_rule("tokenize"))
     assert "slurm_partition" not in result.stdout  # the preset names none: the site default applies
 
@@ -254,6 +262,15 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
     ({"corpora": {"sample_en_de": {"preprocess": {"romanian": {"remove_diacritics": True}}}}},
      "config key corpora.sample_en_de.preprocess.romanian: applies to a side whose language is 'ro', and corpus "
      "sample_en_de is en-de"),
+    ({"models": {"at_sample": {"paper": "vaswani"}}},
+     "config key models.at_sample.paper: 'vaswani' is not a paper with tables (fully_nat, hrt)"),
+    ({"models": {"nat_sample": {"distill_teacher": "at_other"}}},
+     "config key models.nat_sample.distill_teacher: 'at_other' is not a key of models"),
+    ({"models": {"nat_sample": {"distill_teacher": "cmlm_sample"}}},
+     "config key models.nat_sample.distill_teacher: the teacher 'cmlm_sample' must be of kind at"),
+    ({"models": {"at_two": {"kind": "at", "arch": "transformer", "data": "distill"},
+                 "nat_sample": {"distill_teacher": "at_two"}}},
+     "config key models.nat_sample.distill_teacher: the teacher 'at_two' must train on raw data"),
     ({"corpora": {"sample_en_de": {"preprocess": {"romanian": {"diacritics": False}}}}},
      "config key corpora.sample_en_de.preprocess.romanian.diacritics: unknown key; did you mean 'remove_diacritics'?"),
 ])
@@ -263,6 +280,42 @@ def test_config_errors_name_the_key(tmp_path, override, message):
     result = snakemake("-n", "--configfile", path)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_each_teacher_distils_once_and_each_student_learns_from_its_own(tmp_path):
+    """Fully NAT distils from a Transformer-base where HRT uses a deep teacher: a model's
+    distill_teacher gets its own shards, merge and data-bin (shared by every model naming it), and
+    its LM and NPD reranker follow it; the others keep the corpus's teacher."""
+    override = tmp_path / "teachers.yaml"
+    override.write_text(yaml.safe_dump({"models": {
+        "at_two": {"kind": "at", "arch": "transformer", "encoder_layers": 1, "decoder_layers": 1, "embed_dim": 16,
+                   "ffn_dim": 32, "heads": 2},
+        **{name: {"distill_teacher": "at_two"} for name in ("nat_sample", "fnat_ctc_sample", "fnat_vae_sample")}}}))
+    result = snakemake("-n", "-p", "--forceall", "--configfile", override, check=True)
+    counts = job_counts(result.stdout)
+    assert (counts["distill_shard"], counts["distill_merge"], counts["binarize_distill"]) == (4, 2, 2)
+    assert counts["train_model"] == 8 and counts["train_ctc_lm"] == 1  # at_two trains; one LM, at_two's
+    lines = result.stdout.splitlines()
+
+    def command(script, *marks):
+        return shlex.split(next(line for line in lines if script in line and all(m in line for m in marks)).split(">")[0])
+
+    def data_bin(system):
+        words = command("train.py", f"{system}/train.done.json")
+        return words[words.index("--data-bin") + 1]
+    two, sample = "results/sample_en_de/distill/at_two/data-bin", "results/sample_en_de/distill/at_sample/data-bin"
+    assert [data_bin(s) for s in ("nat_sample", "fnat_ctc_sample", "cmlm_sample")] == [two, two, sample]
+    hrt = command("train.py", "hrt_sample/train.done.json")  # MixDistill reads the corpus teacher's
+    assert hrt[hrt.index("--distill-bin") + 1] == sample
+    shards = [command("distill.py shard", f"distill/{t}/shards/0.tgt") for t in ("at_two", "at_sample")]
+    assert [w[w.index("--checkpoint") + 1] for w in shards] == [
+        "results/sample_en_de/at_two/checkpoint.avg.pt", "results/sample_en_de/at_sample/checkpoint.avg.pt"]
+    assert json.loads(shards[0][shards[0].index("--teacher-model") + 1])["encoder_layers"] == 1
+    lm = command("train_lm.py")
+    assert lm[lm.index("--text") + 1] == "results/sample_en_de/distill/at_two/train.tgt"
+    npd = command("translate.py", "FNAT_VAE_npd5/test.hyp")
+    spec = json.loads(npd[npd.index("--model") + 1])
+    assert spec["generate"]["npd_teacher_checkpoint"] == "results/sample_en_de/at_two/checkpoint.avg.pt"
 
 
 def test_a_single_target_builds_only_its_ancestors():
@@ -343,18 +396,18 @@ def test_a_model_with_its_own_vocabulary_is_segmented_and_binarized_with_it(tmp_
         return shlex.split(next(line for line in lines if script in line and all(m in line for m in marks)).split(">")[0])
 
     train = command("train.py", "cmlm_sample/train.done.json")
-    assert train[train.index("--data-bin") + 1] == "results/sample_en_de/vocab/xlmr/data-bin-distill"
+    assert train[train.index("--data-bin") + 1] == "results/sample_en_de/vocab/xlmr/distill/at_sample/data-bin"
     nat = command("train.py", "nat_sample/train.done.json")
-    assert nat[nat.index("--data-bin") + 1] == "results/sample_en_de/data-bin-distill"
+    assert nat[nat.index("--data-bin") + 1] == "results/sample_en_de/distill/at_sample/data-bin"
     decode = command("translate.py", "CMLM4/test.hyp")
     assert decode[decode.index("--data-bin") + 1] == "results/sample_en_de/vocab/xlmr/data-bin"
     assert decode[decode.index("--subword") + 1] == "sentencepiece"
     segment = command("subword.py apply", "vocab/xlmr/subword/train.en")
     assert segment[segment.index("--model") + 1] == str(model)
     assert segment[segment.index("--input") + 1] == "results/sample_en_de/prep/clean/train.src"
-    again = command("subword.py resegment", "vocab/xlmr/distill/train.de")
+    again = command("subword.py resegment", "vocab/xlmr/distill/at_sample/train.de")
     assert again[again.index("--from-method") + 1] == "bpe" and again[again.index("--input") + 1] == (
-        "results/sample_en_de/distill/train.tgt")
+        "results/sample_en_de/distill/at_sample/train.tgt")
     synthetic = command("synthetic.py")
     assert synthetic[synthetic.index("--subword-model") + 1] == str(model)
 
@@ -386,7 +439,8 @@ def test_a_multi_reference_test_set_is_scored_against_every_reference(tmp_path):
                     "test": {"kind": "local", "prefix": "data/test", "references": {"de": ["data/test.de.2"]}}},
         "splits": {"train": ["train"], "valid": ["valid"], "test": [{"source": "test", "every": 2, "invert": True}]},
         "preprocess": {"subword": {"method": "bpe", "operations": 10}},
-        "teacher": "at_sample", "systems": ["at_sample", "cmlm_sample"]}}}
+        "teacher": "at_sample", "systems": ["at_sample", "cmlm_sample"],
+        "speed": {"test_sentences": 1}}}}  # the speed jobs' estimate (no default 3,003-sentence test set)
     path = tmp_path / "multi.yaml"
     path.write_text(yaml.safe_dump(config))
     result = snakemake("-n", "-p", "--configfile", path, "--directory", tmp_path, check=True)
@@ -474,7 +528,7 @@ def test_the_romanian_steps_reach_every_reference_and_every_scorer(tmp_path):
               "splits": {"train": ["train"], "valid": ["valid"], "test": ["test"]},
               "preprocess": {"subword": {"method": "bpe", "operations": 10},
                              "romanian": {"normalize": True, "remove_diacritics": True}},
-              "teacher": "at_sample", "systems": ["at_sample", "cmlm_sample"]}
+              "teacher": "at_sample", "systems": ["at_sample", "cmlm_sample"], "speed": {"test_sentences": 1}}
     commands = {}
     for name, romanian in (("on", corpus["preprocess"]["romanian"]), ("off", {})):
         preprocess = {**corpus["preprocess"], "romanian": romanian}

@@ -1,7 +1,7 @@
 """Registry entry of the autoregressive Transformer (fairseq's own model, task and beam search)."""
 from __future__ import annotations
 
-from natpipe.registry import System
+from natpipe.registry import SpeedCost, System
 
 
 class AutoregressiveTransformer(System):
@@ -19,6 +19,11 @@ class AutoregressiveTransformer(System):
 
     def decode_args(self, search, model):
         return ["--task", "translation", *beam_search_args(search)]
+
+    def speed_cost(self, model):
+        """HRT Table 10's AT (beam 5); a wider beam costs in proportion, a narrower one is not
+        counted cheaper (its per-step overhead stays)."""
+        return SpeedCost((("AT", "", max(1.0, model["generate"]["beam"] / 5)),))
 
 
 def beam_search_args(search: dict) -> list[str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from natpipe.registry import System, config_error, decodings
+from natpipe.registry import SpeedCost, System, config_error, decodings
 
 ALIGNMENT = {"ce": "none", "axe": "axe", "ctc": "ctc"}  # config `loss` -> the model's latent alignment
 
@@ -49,8 +49,8 @@ class FullyNAT(System):
                             "default": 0.1},
     }
 
-    decoding_file_keys = {"npd_teacher_checkpoint": "the corpus's teacher, which reranks NPD's candidates",
-                          "lm_path": "the corpus's n-gram LM (binary KenLM)",
+    decoding_file_keys = {"npd_teacher_checkpoint": "the model's distillation teacher, which reranks NPD's candidates",
+                          "lm_path": "the n-gram LM of that teacher's distilled targets (binary KenLM)",
                           "lm_weights_file": "the (alpha, beta) tuned for this row"}
 
     def has_latents(self, model):
@@ -84,13 +84,14 @@ class FullyNAT(System):
                        if vae else [])
 
     def decoding_files(self, generate, files, row):
-        """NPD reranks with the corpus's teacher; the LM beam reads the n-gram LM and, unless
+        """NPD reranks with the model's distillation teacher; the LM beam reads the n-gram LM of
+        that teacher's distilled targets and, unless
         both weights are given, the (alpha, beta) tuned for this row."""
         found = {}
         if generate.get("npd", 1) > 1:
             found["npd_teacher_checkpoint"] = files.teacher_checkpoint()
         if generate.get("lm"):
-            found["lm_path"] = files.path("ctc_lm")
+            found["lm_path"] = files.distilled_lm()
             if generate.get("lm_alpha") is None or generate.get("lm_beta") is None:
                 found["lm_weights_file"] = files.path("lm_weights", system=row)
         return found
@@ -119,5 +120,28 @@ class FullyNAT(System):
                      "--npd-teacher-path", search["npd_teacher_checkpoint"]]
         return args
 
+    def speed_cost(self, model):
+        """One decoder pass costed as HRT Table 10's CMLM1 (5 length candidates of N positions
+        each; a CTC decoder has one of upsample_ratio x N, so ratios over 5 cost in proportion).
+        NPD with n latents: 1 + n of those ([FNAT] Table 3: NPD5 took 3.7x / 2.1x the greedy
+        latency on CPU / GPU at B=1; on the sample's CPU 3.2x at B=1 and 5.9x at B=32, README
+        "Measured"). CTC beam search adds CTC_BEAM_S per sentence and candidate, on the CPU."""
+        generate = model["generate"]
+        ratio = model["upsample_ratio"] if model["loss"] == "ctc" else 1.0
+        candidates = generate["npd"]
+        weight = max(1.0, ratio / 5) * (1 + candidates if candidates > 1 else 1)
+        search = 0.0
+        if generate["ctc_beam"] > 1:
+            search = (CTC_BEAM_S * generate["ctc_beam"] / 20 * ratio / 3 * candidates
+                      * (CTC_BEAM_LM_FACTOR if generate["lm"] else 1.0))
+        return SpeedCost((("CMLM1", "", weight),), search)
+
+
+# natpipe.blocks.ctc_beam (Python + numpy, one sentence at a time) at beam 20 over 96 frames (a
+# 32-token source at upsample_ratio 3) and a 40k vocabulary: 71 ms per sentence measured on the
+# 2-core test machine (random peaked emissions, no LM), rounded up. Its docstring puts the search
+# at 1.3-1.7x a C++ decoder's speed without an LM and 0.6-0.8x with a 4-gram LM: the LM up to ~3x.
+CTC_BEAM_S = 0.1
+CTC_BEAM_LM_FACTOR = 3.0
 
 SYSTEMS = [FullyNAT()]

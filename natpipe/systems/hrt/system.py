@@ -1,7 +1,7 @@
 """Registry entry of HRT: its config keys, checks and fairseq flags."""
 from __future__ import annotations
 
-from natpipe.registry import System, config_error, decodings, system_of
+from natpipe.registry import SpeedCost, System, config_error, decodings, system_of
 from natpipe.systems.at.system import beam_search_args
 
 
@@ -81,6 +81,14 @@ class HybridRegressive(System):
         args = ["--task", "translation_hrt", "--chunk-size", str(model["chunk_size"]), "--hrt-b-nat", str(search["b_nat"])]
         args += ["--hrt-skip-cmlm-path", search["skip_cmlm_checkpoint"]] if search.get("skip_cmlm_checkpoint") else []
         return args + beam_search_args(search)
+
+    def speed_cost(self, model):
+        """HRT Table 10's HRT line of the row's setting: b_nat > 1 -> (b_at=5, b_nat=5); else
+        k=4 (any k >= 4: a larger k is faster), k=3, or the default (b_at=5, b_nat=1, k=2). A
+        beam over 5 costs in proportion; a smaller one is not counted cheaper."""
+        generate, k = model["generate"], model["chunk_size"]
+        setting = "b_at=5;b_nat=5" if generate["b_nat"] > 1 else ("k=4" if k >= 4 else "k=3" if k == 3 else "")
+        return SpeedCost((("HRT", setting, max(1.0, generate["beam"] / 5, generate["b_nat"] / 5)),))
 
 
 SYSTEMS = [HybridRegressive()]

@@ -13,7 +13,7 @@ vs 0.02 * sqrt(d)), and on small budgets both students predict one token everywh
 """
 from __future__ import annotations
 
-from natpipe.registry import System
+from natpipe.registry import SpeedCost, System
 
 ITERATIONS = {"iterations": {"description": "Decoding passes I (1 = one-shot; 10 as mask-predict), always all of them.",
                              "type": "integer", "minimum": 1, "default": 10}}
@@ -62,6 +62,17 @@ class IterativeRefinementNAT(System):
         return ["--task", "translation_lev", *self.padding_args(model), "--iter-decode-max-iter", str(search["iterations"] - 1),
                 "--iter-decode-force-max-iter", "--iter-decode-with-beam", str(search["beam"]),
                 "--iter-decode-eos-penalty", "0", "--beam", "1", "--max-tokens", str(search["max_tokens"])]
+
+    def speed_cost(self, model):
+        """HRT Table 10's CMLM1 / CMLM4 / CMLM10 (length beam 5), linear between them in the
+        iterations I, CMLM10 x I/10 beyond; a length beam over 5 costs in proportion."""
+        generate = model["generate"]
+        iterations, weight = generate["iterations"], max(1.0, generate["beam"] / 5)
+        if iterations > 10:
+            return SpeedCost((("CMLM10", "", weight * iterations / 10),))
+        low, high = (1, 4) if iterations <= 4 else (4, 10)
+        share = (iterations - low) / (high - low)
+        return SpeedCost(((f"CMLM{low}", "", weight * (1 - share)), (f"CMLM{high}", "", weight * share)))
 
 
 class VanillaNAT(IterativeRefinementNAT):

@@ -1,0 +1,97 @@
+"""The cost plan (scripts/plan.py, natpipe/costs.py): its job counts against Snakemake's own dry run,
+one training job's GPU-hours against a hand computation from the preset's numbers, the measuring
+path and its throughput file, and the errors a user sees."""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+
+PLAN = [sys.executable, str(REPO / "scripts" / "plan.py")]
+GPU_RULES = {"train_model", "distill_shard", "translate_test", "measure_speed"}
+
+
+def dry_run_counts(*args) -> dict[str, int]:
+    """Snakemake's own job-count table ("Job stats") of a dry run."""
+    out = snakemake("-n", "--forceall", *args, check=True).stdout
+    table = out.split("Job stats:")[1].split("\ntotal")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def run_plan(*args, check=True) -> subprocess.CompletedProcess:
+    result = subprocess.run([*PLAN, *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def plan_json(*args) -> dict:
+    return json.loads(run_plan("--json", *args).stdout)
+
+
+@pytest.mark.parametrize("preset", [None, "wmt14_en_de"])
+def test_job_counts_equal_those_of_snakemakes_dry_run(preset):
+    """The default DAG (LM, latent PCA, synthetic masking, two shards) and the largest preset (38
+    trainings, a second teacher, 16 shards, one speed job per row)."""
+    dag = dry_run_counts(*(["--configfile", f"configs/{preset}.yaml"] if preset else []))
+    plan = plan_json(*(["--preset", preset] if preset else []))["jobs"]
+    assert GPU_RULES & set(dag) <= set(plan)  # every GPU job kind is planned
+    assert plan == {rule: dag.get(rule, 0) for rule in plan}
+
+
+def test_one_training_jobs_gpu_hours_equal_a_hand_computation():
+    """at_base of wmt14_en_de: max_update x (max_tokens x update_freq x GPUs) batch tokens at the
+    H200 anchor's rate (the sample teacher: 1,500 updates of 4,096 tokens in 107 s) scaled by the
+    FLOPs per token of the two architectures (6 x the matmul parameters), plus 60 s of start-up on
+    each of its GPUs."""
+    preset = yaml.safe_load((REPO / "configs" / "wmt14_en_de.yaml").read_text())
+    model, gpus = preset["models"]["at_base"], preset["compute"]["gpus_per_training_job"]
+    train = model["train"]
+    max_tokens = train.get("max_tokens", 4096)
+    update_freq = max(1, round(train["effective_batch_tokens"] / (max_tokens * gpus)))
+    vocab = preset["corpora"]["wmt14_en_de"]["preprocess"]["subword"]["operations"] + 4  # BPE types + specials
+
+    def flops(enc, dec, d, ffn, v):
+        return 6 * (enc * (4 * d * d + 2 * d * ffn) + dec * (8 * d * d + 2 * d * ffn) + d * v)
+
+    rate = (1500 * 4096 / 107) * flops(3, 3, 256, 1024, 4144) / flops(
+        model["encoder_layers"], model["decoder_layers"], model["embed_dim"], model["ffn_dim"], vocab)
+    hours = train["max_update"] * max_tokens * update_freq * gpus / rate / 3600 + 60 * gpus / 3600
+    assert plan_json("--preset", "wmt14_en_de")["train_model"]["at_base"] == pytest.approx(hours, rel=1e-9)
+
+
+def test_an_unknown_preset_is_one_clear_error():
+    result = run_plan("--preset", "wmt99_xx_yy", check=False)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "unknown preset 'wmt99_xx_yy'" in result.stderr and "wmt14_en_de" in result.stderr
+
+
+def test_make_plan_runs_the_script_on_the_preset():
+    out = subprocess.run(["make", "-n", "plan", "PRESET=wmt16_en_ro", "PLAN_FLAGS=--by-table"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert re.search(r"python scripts/plan\.py --preset wmt16_en_ro\s+--by-table", out), out
+
+
+def test_measure_writes_throughputs_that_the_plan_then_uses(tmp_path):
+    """A tiny teacher timed for real (fairseq-train, 1 warm-up + 2 updates on the CPU): the plan
+    costs it at the measured rate instead of the anchor's."""
+    overlay = tmp_path / "tiny.yaml"
+    overlay.write_text(yaml.safe_dump({"models": {"at_sample": {
+        "encoder_layers": 1, "decoder_layers": 1, "embed_dim": 32, "ffn_dim": 64, "heads": 2,
+        "train": {"max_tokens": 256}}}}))
+    out = tmp_path / "throughput.json"
+    run_plan("--measure", "--configfile", overlay, "--device", "cpu", "--threads", "1", "--updates", "2",
+             "--warmup", "1", "--measure-models", "at_sample", "--out", out)
+    measured = json.loads(out.read_text())
+    entry = measured["train"]["at_sample"]
+    assert measured["device"] == "cpu" and "CPU" in measured["hardware"]
+    assert entry["updates"] == 2 and entry["max_tokens"] == 256 and entry["batch_tokens_per_s"] > 0
+    default = yaml.safe_load((REPO / "config.yaml").read_text())["models"]["at_sample"]["train"]
+    hours = default["max_update"] * 256 * default.get("update_freq", 1) / entry["batch_tokens_per_s"] / 3600
+    plan = plan_json("--configfile", overlay, "--throughput", out)
+    assert plan["train_model"]["at_sample"] == pytest.approx(hours, rel=1e-9)
