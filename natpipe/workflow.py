@@ -660,16 +660,13 @@ class Workflow:
                      *(["--max-sentences", speed["max_sentences"]] if speed["max_sentences"] else []),
                      "--gpu" if speed["gpu"] else "")
 
-    def speed_cpu_threads(self, corpus):
+    def speed_threads(self, corpus):
         return self.settings("speed", corpus)["threads"] or self.config["compute"]["cpu_threads"]
-
-    def speed_threads(self, wc):
-        return self.speed_cpu_threads(wc.corpus)
 
     def speed_job_threads(self, wc):
         """Locally the whole machine (Snakemake caps threads at --cores), so that nothing shares
         the CPU while the job times; on a cluster, where nothing caps it, the protocol's count."""
-        return self.job_threads("measure_speed", 4096 if self.local_exec else self.speed_threads(wc))
+        return self.job_threads("measure_speed", 4096 if self.local_exec else self.speed_threads(wc.corpus))
 
     def speed_sentences(self, corpus):
         """Sentences of each timed pass: the first speed.max_sentences of the test set, whose size
@@ -683,7 +680,7 @@ class Workflow:
         speed = self.settings("speed", corpus)
         models = [self.row_spec(corpus, r) for r in self.speed_pair(corpus, row)]
         return job_seconds(models, self.speed_sentences(corpus), speed["batch_sizes"], speed["runs"],
-                           speed["warmup_batches"], self.speed_cpu_threads(corpus),
+                           speed["warmup_batches"], self.speed_threads(corpus),
                            gpu=speed["gpu"] and self.decoding_gpus > 0)
 
     def check_speed_estimates(self):

@@ -17,7 +17,7 @@ rule measure_speed:
         src=lambda wc: W.lang_of(wc.corpus, "src"),
         tgt=lambda wc: W.lang_of(wc.corpus, "tgt"),
         subword=lambda wc: W.subword_spec(wc.corpus)["method"],
-        threads=W.speed_threads,
+        threads=lambda wc: W.speed_threads(wc.corpus),
         cpu_fallback=W.cpu_fallback,
     # Locally the timing job runs alone (see W.speed_job_threads); torch uses exactly the protocol's
     # thread count (params.threads).

@@ -113,9 +113,6 @@ class Dag:
     def __init__(self, w):
         self.w = w
         self.templates = [(key, template_regex(t)) for key, t in w.paths.items()]
-        # One measure_speed job per (corpus, row) writing PATHS["speed_row_csv"], gathered by a
-        # speed_table job, when the Workflow has them (speed_jobs); else one measure_speed per corpus.
-        self.split_speed = "speed_row_csv" in w.paths and hasattr(w, "speed_jobs")
 
     def match(self, path: str):
         for key, regex in self.templates:
@@ -178,9 +175,7 @@ class Dag:
             lm = w.row_lm(wildcards(corpus=corpus, system=row))
             return [(("tune_lm_weights", corpus, row), [w.row_own_checkpoint(corpus, row), lm])]
         if key in ("speed_csv", "speed_md", "speed_figure"):
-            if self.split_speed:
-                return [(("speed_table", corpus, "speed"), w.speed_row_csvs(wildcards(corpus=corpus)))]
-            return [(("measure_speed", corpus, corpus), w.speed_inputs(wildcards(corpus=corpus)))]
+            return [(("speed_table", corpus, "speed"), w.speed_row_csvs(wildcards(corpus=corpus)))]
         if key == "speed_row_csv":
             return [(("measure_speed", corpus, wc["system"]), w.speed_inputs(wildcards(corpus=corpus, system=wc["system"])))]
         if key in ("synthetic_csv", "synthetic_figure"):
@@ -192,10 +187,7 @@ class Dag:
         return []
 
     def speed_files(self, corpus, rows) -> list[str]:
-        """What the speed columns of `rows` need: their speed jobs and the reference's (all of the
-        corpus's speed job while it is one job)."""
-        if not self.split_speed:
-            return [p for p in self.w.speed_targets() if f"/{corpus}/" in p]
+        """What the speed columns of `rows` need: their speed jobs and the reference's."""
         reference = self.w.speed_reference(corpus)
         return [self.w.path("speed_row_csv", corpus=corpus, system=r) for r in {*rows, reference}
                 if r in self.w.speed_jobs(corpus)]
@@ -412,10 +404,8 @@ class Plan:
             return Cost(job, device, gpus, seconds + self.startup(device), {"sentences": self.sizes[corpus].test, "rate": rate})
         if rule == "measure_speed":
             gpus = w.decoding_gpus
-            # the speed job's own runtime estimate (natpipe/speed_estimate.py), where the Workflow has one
-            if hasattr(w, "speed_job_estimate_s") and self.dag.split_speed:
-                return Cost(job, self.device(gpus), gpus, float(w.speed_job_estimate_s(corpus, name)))
-            return Cost(job, self.device(gpus), gpus, None)  # HOOK: a single speed job per corpus: not estimated
+            # the speed job's own runtime estimate (natpipe/speed_estimate.py)
+            return Cost(job, self.device(gpus), gpus, float(w.speed_job_estimate_s(corpus, name)))
         raise ValueError(rule)
 
     # -- summaries -----------------------------------------------------------------------------
@@ -582,13 +572,9 @@ def print_notes(plan: Plan) -> None:
           f"Transformer-base at {base.rate:,.0f} target tokens/s per P100: these are P100-era GPU-hours")
     print(f"- every GPU job adds {costs.JOB_STARTUP_S:.0f} s of start-up (assumed); GPU-hours = wall-hours x GPUs "
           "(linear multi-GPU scaling assumed)")
-    if plan.dag.split_speed and hasattr(plan.w, "speed_job_estimate_s"):
-        print("- measure_speed: each job's runtime from the Workflow's own estimate (Workflow.speed_job_estimate_s, "
-              "natpipe/speed_estimate.py: HRT Table 10's published times, a 2080Ti and a Xeon E5-2683 v4), held GPUs "
-              "counted for the whole job (its CPU timing included)")
-    else:
-        print("- measure_speed: not estimated (one speed job per corpus in this tree; the per-row estimate "
-              "Workflow.speed_job_estimate_s is read once the job is split)")
+    print("- measure_speed: each job's runtime from the Workflow's own estimate (Workflow.speed_job_estimate_s, "
+          "natpipe/speed_estimate.py: HRT Table 10's published times, a 2080Ti and a Xeon E5-2683 v4), held GPUs "
+          "counted for the whole job (its CPU timing included)")
     for note in plan.notes:
         print(f"- {note}")
 
