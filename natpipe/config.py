@@ -24,6 +24,15 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schem
 LABELS = ("paper_name", "paper", "ablation")  # how tables name a row: never a reason to retrain or re-decode
 
 
+def paper_labels(value) -> list[str]:
+    """A model's `paper` label as a list of paper packages: null -> [] (every paper's tables where
+    its paper_name fits), "hrt" -> ["hrt"], ["fully_nat", "mtnat"] -> itself (one model that is the
+    same system in several papers, e.g. the WMT presets' at_base)."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def update_freq(train: dict, gpus: int) -> int:
     """fairseq's --update-freq: the gradient accumulation that reaches `effective_batch_tokens` on
     the GPUs at hand (the CPU counts as one device), else the configured update_freq."""

@@ -11,7 +11,8 @@ The model
   layer norms and embeddings lookups are left out (about 1 % at these lengths). What a system
   computes beyond a plain Transformer per token is read from its resolved settings (`shape`): a
   CTC decoder runs at upsample_ratio x the length, HRT decodes every sentence twice (two tasks),
-  GLAT adds a forward pass of the decoder without gradients, the VAE posterior adds its own layers.
+  GLAT adds a forward pass of the decoder without gradients, the VAE posterior adds its own layers,
+  multi-task NAT's weak AR decoders ([MTNAT]) add their layers and an output layer per target token.
 * A throughput measured for one architecture (an *anchor*: batch tokens per second per device) is
   carried to another by the ratio of their FLOPs per token. "Batch tokens" are fairseq's
   `--max-tokens` budget (padding included), the unit the config's batch sizes are written in, so
@@ -178,7 +179,10 @@ def matmul_params(model: dict, vocab: int) -> dict:
             "decoder": a["decoder_layers"] * (8 * d * d + 2 * d * f),
             "output": d * vocab,
             # a VAE posterior: its encoder over the target and its decoder over the source positions
-            "posterior": _posterior_layers(model) * (12 * d * d + 4 * d * f)}
+            "posterior": _posterior_layers(model) * (12 * d * d + 4 * d * f),
+            # one weak AR decoder of multi-task NAT per target position: its ar_layers decoder layers
+            # (self-attention, cross-attention to the states it reads, FFN) and its output layer
+            "ar": int(model.get("ar_layers") or 0) * (8 * d * d + 2 * d * f) + d * vocab}
 
 
 def _posterior_layers(model: dict) -> int:
@@ -186,10 +190,31 @@ def _posterior_layers(model: dict) -> int:
     return int(vae.get("posterior_layers", 0)) if isinstance(vae, dict) else 0
 
 
+def ar_decoders(model: dict) -> int:
+    """Weak AR decoders trained per update ([MTNAT] §3, natpipe/systems/mtnat): one per NAR decoder
+    layer (ar_attach decoder), one more on the encoder (decoder+encoder), or one on the encoder only
+    (encoder); with ar_layer_dropout a random floor(n/2) of them (at least 1). 0 for other kinds.
+    The key and value projections of their cross-attention run over the states they read (with CTC
+    upsample_ratio x the source); like every cross-attention here they are counted once per target
+    position (with CTC an undercount of 2d^2 x (upsample_ratio - 1) per AR layer and target token).
+    Against [MTNAT] Table 3 (IWSLT14, CTC, 1-layer AR decoders): 31.2 h with all 6+1 AR decoders and
+    20.3 h with layer dropout vs 17.3 h for CTC alone, 1.80x and 1.17x; this model predicts 1.59x and
+    1.25x at that size (10k vocabulary, upsample_ratio 3), 1.87x and 1.53x if those rows also glance
+    (tests/test_plan.py). No per-decoder cost fits both measurements (+0.80x for 7 decoders, +0.17x
+    for 3): read the MT-NAT training hours as a FLOPs estimate, like every other here."""
+    if not model.get("ar_layers"):
+        return 0
+    attach = model.get("ar_attach", "decoder")
+    layers = arch_of(model)["decoder_layers"]
+    n = {"decoder": layers, "decoder+encoder": layers + 1, "encoder": 1}[attach]
+    return max(1, n // 2) if model.get("ar_layer_dropout") else n
+
+
 def shape(model: dict) -> dict:
     """How a system's training differs from a plain Transformer's per token, read from its
     resolved settings: decoder length / target length, decoder passes with gradients per
-    sentence, decoder passes without gradients (forward only)."""
+    sentence, decoder passes without gradients (forward only), weak AR decoders trained per update
+    (each over the target length, after the NAR decoder's last pass)."""
     ratio = float(model["upsample_ratio"]) if model.get("loss") == "ctc" and model.get("upsample_ratio") else 1.0
     passes = 1.0
     if model.get("chunk_size"):  # HRT: two of its four tasks per sentence (primary Skip-AT over 1/k of the
@@ -198,13 +223,14 @@ def shape(model: dict) -> dict:
         primary = 1.0 / (1.0 + curriculum.get("lambda", 1.0)) if curriculum.get("enabled", True) else 1.0
         passes = primary * (1.0 + 1.0 / k) + (1.0 - primary) * 2.0
     no_grad = 1.0 if model.get("glancing") == "glat" else 0.0  # GLAT's first decoding pass
-    return {"decoder_ratio": ratio, "passes": passes, "forward_only": no_grad}
+    return {"decoder_ratio": ratio, "passes": passes, "forward_only": no_grad, "ar_decoders": ar_decoders(model)}
 
 
 def train_flops_per_token(model: dict, vocab: int) -> float:
     p, s = matmul_params(model, vocab), shape(model)
     decoder = (p["decoder"] + p["output"]) * s["decoder_ratio"]
-    return 6.0 * (p["encoder"] + s["passes"] * decoder + p["posterior"]) + 2.0 * s["forward_only"] * decoder
+    return (6.0 * (p["encoder"] + s["passes"] * decoder + p["posterior"] + s["ar_decoders"] * p["ar"])
+            + 2.0 * s["forward_only"] * decoder)
 
 
 def decode_flops_per_sentence(model: dict, vocab: int, src_len: float, tgt_len: float, beam: int | None = None) -> float:

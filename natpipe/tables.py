@@ -5,13 +5,14 @@ paper's tables live in natpipe/systems/<paper>/tables.py, whose `tables(rows, bl
 summary, bp) -> str` returns the markdown. Adding a paper is adding that module: `render` finds it
 by name, nothing here lists the papers.
 
-A row (scripts/paper_tables.py --rows, from natpipe.workflow) is {corpus, row, paper_name,
+A row (scripts/paper_tables.py --rows, from natpipe.workflow) is {corpus, row, paper_name, paper,
 ablation, model, lm_order, src, tgt, reference, test}; `model` is the row's resolved model (its kind's
 keys with their defaults, its variant merged into `generate`), so a table reads the settings it
-varies from there and restates no default; `test` names the sources of the corpus's test split.
+varies from there and restates no default; `test` names the sources of the corpus's test split;
+`paper` is the model's label as configured: null, a paper's name or a list of names (`meant_for`).
 Our BLEU is the test-set tokenized BLEU of summary.csv (`bp`: its brevity penalty; `sacrebleu`:
-its detokenized SacreBLEU); alpha, speed-ups and latencies come from the speed CSV of the same
-run and device. Δ = ours − paper.
+its detokenized SacreBLEU; `repetition`: the % of output tokens that repeat the one before them);
+alpha, speed-ups and latencies come from the speed CSV of the same run and device. Δ = ours − paper.
 
 Pure Python + pandas (no torch, no fairseq): the tables job runs without them.
 """
@@ -24,6 +25,7 @@ from typing import Callable
 
 import pandas as pd
 
+from natpipe.config import paper_labels
 from natpipe.errors import PipelineError
 from natpipe.registry import paper_packages
 
@@ -42,13 +44,22 @@ def paper_module(paper: str) -> ModuleType:
     return importlib.import_module(f"natpipe.systems.{paper}.tables")
 
 
+def meant_for(row: dict, paper: str) -> bool:
+    """Whether a row may go to this paper's tables: its model's `paper` label is unset, names this
+    paper, or is a list that names it (at_base: [fully_nat, mtnat] is both papers' AT)."""
+    labels = paper_labels(row.get("paper"))
+    return not labels or paper in labels
+
+
 def render(paper: str, rows: list[dict], bleu: dict, paper_numbers: dict, summary: pd.DataFrame, bp: dict,
-           sacrebleu: dict | None = None) -> str:
+           sacrebleu: dict | None = None, repetition: dict | None = None) -> str:
     """One paper's markdown: its module's `tables` on our rows and the published numbers
-    (`sacrebleu`: (corpus, row) -> SacreBLEU, for the tables that print it). Rows whose model is
-    meant for another paper's tables (its `paper`) stay out."""
-    ours = [row for row in rows if row.get("paper") in (None, paper)]
-    return paper_module(paper).tables(ours, bleu, paper_numbers, summary, bp, sacrebleu=sacrebleu or {})
+    (`sacrebleu`: (corpus, row) -> SacreBLEU, for the tables that print it; `repetition`: (corpus,
+    row) -> repetition rate in %, for the tables that print it). Rows whose
+    model is meant for other papers' tables only (its `paper`) stay out."""
+    ours = [row for row in rows if meant_for(row, paper)]
+    return paper_module(paper).tables(ours, bleu, paper_numbers, summary, bp, sacrebleu=sacrebleu or {},
+                                      repetition=repetition or {})
 
 
 # Inputs -------------------------------------------------------------------------------------------

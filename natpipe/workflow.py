@@ -14,7 +14,7 @@ import os
 import shlex
 from urllib.parse import urlparse
 
-from natpipe.config import LABELS, base_schema, validate
+from natpipe.config import LABELS, base_schema, paper_labels, validate
 from natpipe.registry import Files, config_error, paper_packages, system_of
 from natpipe.speed_estimate import DEFAULT_TEST_SENTENCES, job_seconds
 
@@ -210,10 +210,12 @@ class Workflow:
         for corpus in self.run:
             owner = {}
             for system in self.systems_of(corpus):
-                paper = self.model_spec(system)["paper"]
-                if paper and paper not in paper_packages():
-                    raise config_error(f"models.{system}.paper", f"'{paper}' is not a paper with tables "
-                                       f"({', '.join(paper_packages())})")
+                label = self.model_spec(system)["paper"]
+                for i, paper in enumerate(paper_labels(label)):  # a name, or a list of them
+                    if paper not in paper_packages():
+                        key = f"models.{system}.paper" + ("" if isinstance(label, str) else f"[{i}]")
+                        raise config_error(key, f"'{paper}' is not a paper with tables "
+                                           f"({', '.join(paper_packages())})")
                 for row in (self.model_spec(system)["variants"] or [system]):
                     if row in owner:
                         raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "

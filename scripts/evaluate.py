@@ -23,6 +23,9 @@ Both take every reference of a multi-reference test set (NIST MT0x: four; --ref-
 list them in the same order): n-gram counts are clipped by the largest count in any reference
 and the brevity penalty uses the reference length closest to each hypothesis (the shorter on a
 tie), as multi-bleu.perl and sacrebleu do; the JSON records `refs` and the signature nrefs.
+
+Beside BLEU, `repetition` is the share (in %) of the tokenized hypothesis words that repeat the word
+right before them in their sentence (`repeated_tokens` of them), the repetition rate NAT papers report.
 """
 from __future__ import annotations
 
@@ -98,10 +101,25 @@ def romanian_label(moses: dict) -> str:
                     if moses.get(key, False))
 
 
+def repetition_rate(lines: list[str]) -> tuple[int, int]:
+    """(repeated, total) tokens of whitespace-split lines: a token is repeated when it equals the one
+    right before it in its sentence (a sentence boundary is no repetition). Non-autoregressive
+    outputs repeat tokens because the conditional-independence assumption predicts neighbouring
+    positions independently; the papers of this harness report the rate (Wang et al. 2022 Table 5,
+    after Saharia et al. 2020)."""
+    repeated = total = 0
+    for line in lines:
+        tokens = line.split()
+        total += len(tokens)
+        repeated += sum(a == b for a, b in zip(tokens, tokens[1:]))
+    return repeated, total
+
+
 def score_lines(hyps: list[str], refs_tok, refs_raw, lang: str, moses: dict = TOKENIZED) -> dict:
     """Both BLEU scores of hypothesis lines. `refs_tok`/`refs_raw`: the lines of one reference, or
     a list of references in the same order. `moses`: the corpus's preprocessing; a lowercased
-    corpus is scored ignoring case by both."""
+    corpus is scored ignoring case by both. `repetition`: the repetition rate (in %) of the
+    tokenized hypotheses."""
     refs_tok, refs_raw = reference_streams(refs_tok), reference_streams(refs_raw)
     if len(refs_tok) != len(refs_raw):
         raise PipelineError(f"{len(refs_tok)} tokenized references but {len(refs_raw)} raw ones")
@@ -129,6 +147,7 @@ def score_lines(hyps: list[str], refs_tok, refs_raw, lang: str, moses: dict = TO
     signature = str(metric.get_signature())
     if romanian_label(moses):
         signature += f"|ro:{romanian_label(moses)}"
+    repeated, total = repetition_rate(hyps_tok)  # the Moses words BLEU(tok) counts, before compound splitting
     return {
         "bleu_tok": round(tok.score, 2),
         "bleu_tok_detail": str(tok),
@@ -136,6 +155,8 @@ def score_lines(hyps: list[str], refs_tok, refs_raw, lang: str, moses: dict = TO
         "sacrebleu": round(sacre.score, 2),
         "sacrebleu_detail": str(sacre),
         "signature": signature,
+        "repetition": round(100 * repeated / total, 2) if total else 0.0,
+        "repeated_tokens": repeated,
         "n_sentences": len(hyps),
         "refs": len(refs_raw),
     }
@@ -190,7 +211,7 @@ def main() -> None:
     result.update(system=args.system, model=args.model or args.system, corpus=args.corpus)
     write_json(args.out, result)
     print(f"evaluate: {args.corpus}/{args.system} BLEU(tok) {result['bleu_tok']} SacreBLEU {result['sacrebleu']} "
-          f"({result['refs']} reference{'s' if result['refs'] > 1 else ''})")
+          f"repetition {result['repetition']}% ({result['refs']} reference{'s' if result['refs'] > 1 else ''})")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def train_args(model: dict, data_bin: str, src: str, tgt: str, save_dir: str, gp
     args += [
         "--dropout", str(train["dropout"]),
         "--attention-dropout", str(train["attention_dropout"]),
-        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
+        "--optimizer", "adam", "--adam-betas", "({}, {})".format(*train["adam_betas"]),
         "--weight-decay", str(train["weight_decay"]),
         "--clip-norm", str(train["clip_norm"]),
         "--lr", str(train["lr"]), "--lr-scheduler", "inverse_sqrt",

@@ -3,8 +3,9 @@
 The stem of --paper (data/papers/<paper>.csv) names the paper; its tables are
 natpipe/systems/<paper>/tables.py, run by natpipe.tables.render. --rows: JSON list of our rows
 that name the paper system they reproduce, each with its resolved model (natpipe.workflow's
-paper_rows_json). BLEU, its brevity penalty and SacreBLEU come from summary.csv; alpha and
-latencies from the speed CSVs of the same run and device.
+paper_rows_json). BLEU, its brevity penalty, SacreBLEU and the repetition rate come from
+summary.csv (a column it lacks gives no number); alpha and latencies from the speed CSVs of the
+same run and device.
 """
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ import pandas as pd
 
 from common import PipelineError, atomic_output, run_main
 from natpipe.tables import UnknownPaper, paper_module, paper_numbers, render, speed_summaries
+
+
+def summary_column(table: pd.DataFrame, column: str) -> dict:
+    """(corpus, system) -> a numeric column of summary.csv, where the row has a value."""
+    if column not in table.columns:
+        return {}
+    values = zip(table["corpus"], table["system"], table[column])
+    return {(corpus, system): float(value) for corpus, system, value in values if not pd.isna(value)}
 
 
 def main() -> None:
@@ -35,13 +44,10 @@ def main() -> None:
     rows = json.loads(args.rows)
     table = pd.read_csv(args.summary)
     bleu = {(r.corpus, r.system): float(r.bleu_tok) for r in table.itertuples()}
-    bp = ({(r.corpus, r.system): float(r.bp) for r in table.itertuples() if not pd.isna(r.bp)}
-          if "bp" in table.columns else {})
-    sacrebleu = ({(r.corpus, r.system): float(r.sacrebleu) for r in table.itertuples() if not pd.isna(r.sacrebleu)}
-                 if "sacrebleu" in table.columns else {})
+    bp, sacrebleu, repetition = (summary_column(table, column) for column in ("bp", "sacrebleu", "repetition"))
     reference = {row["corpus"]: row["reference"] for row in rows}
     summary = speed_summaries(args.speed, reference)
-    markdown = render(name, rows, bleu, paper_numbers(args.paper), summary, bp, sacrebleu)
+    markdown = render(name, rows, bleu, paper_numbers(args.paper), summary, bp, sacrebleu, repetition)
     with atomic_output(args.out) as handle:
         handle.write(markdown)
     print(f"paper_tables: {name}: {len(rows)} labelled rows -> {args.out}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import platform
 import re
 import subprocess
@@ -19,7 +20,7 @@ import pandas as pd
 from common import atomic_output, run_main, sha256_file
 from natpipe.tables import DATA_LABELS
 
-COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "distill_teacher", "bleu_tok", "bp", "sacrebleu", "n_sentences", "signature", "config_sha256",
+COLUMNS = ["corpus", "system", "model", "kind", "role", "data", "distill_teacher", "bleu_tok", "bp", "sacrebleu", "repetition", "n_sentences", "signature", "config_sha256",
            "git_commit", "data_sha256", "host", "torch", "fairseq"]
 
 _BP = re.compile(r"\bBP = ([0-9]+(?:\.[0-9]+)?)")
@@ -94,7 +95,8 @@ def main() -> None:
         table.to_csv(handle, index=False)
     with atomic_output(args.md) as handle:
         handle.write("# natpipe summary\n\nBLEU on each corpus's test set: `bleu_tok` is tokenized BLEU as the "
-                     "papers report it and `bp` its brevity penalty, `sacrebleu` is detokenized SacreBLEU (signature column). `system` is the "
+                     "papers report it and `bp` its brevity penalty, `sacrebleu` is detokenized SacreBLEU (signature column), "
+                     "`repetition` the % of output tokens that repeat the token before them. `system` is the "
                      "evaluation row, `model` the checkpoint it decodes (CMLM1/4/10 decode one CMLM with 1/4/10 "
                      "iterations). `role`: the corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
                      "training targets, `distill_teacher` the AT whose beam output they were (D/MD).\n\n")
@@ -106,6 +108,8 @@ def main() -> None:
 def markdown_table(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
     def cell(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""  # a number the JSON lacks (no bleu_tok_detail, or an older JSON without repetition)
         return str(value).replace("|", "\\|")  # sacrebleu signatures contain pipes
 
     body = "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in table.itertuples(index=False))

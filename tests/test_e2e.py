@@ -266,7 +266,7 @@ def test_fully_nat_trains_its_losses_and_decodes_greedy_beam_lm_and_npd(tiny_run
     assert "--latent-alignment ctc --upsample-ratio 3" in log and "--latent-dim 4" in log and "--glancing glat" in log
     final = [line for line in log.splitlines() if line.startswith("INFO:train:epoch")][-1]
     assert "kl" in final and "glanced" in final and "num_updates 30" in final
-    ce = (tiny_run / "logs/train/tiny_en_de/fnat_ce_tiny.log").read_text(encoding="utf-8")
+    ce = (tiny_run / "logs/train/tiny_en_de/mtnat_tiny.log").read_text(encoding="utf-8")
     assert "--latent-alignment none" in ce and "--glancing rnd" in ce and "length_loss" in ce
     weights = json.loads((corpus / "FNAT_beam_lm/lm_weights.json").read_text())
     assert len(weights["grid"]) == 4 and weights["beam"] == 5
@@ -276,7 +276,7 @@ def test_fully_nat_trains_its_losses_and_decodes_greedy_beam_lm_and_npd(tiny_run
             f"--ctc-lm-alpha {weights['alpha']} --ctc-lm-beta {weights['beta']}") in beam
     npd = (tiny_run / "logs/evaluate/tiny_en_de/FNAT_npd.translate.log").read_text(encoding="utf-8")
     assert "--npd-samples 3 --npd-temperature 0.1 --npd-teacher-path results/tiny_en_de/at_tiny/checkpoint.avg.pt" in npd
-    for row in ("FNAT", "FNAT_beam_lm", "FNAT_npd", "fnat_ce_tiny"):
+    for row in ("FNAT", "FNAT_beam_lm", "FNAT_npd", "mtnat_tiny"):
         hyps = (corpus / row / "test.hyp").read_text(encoding="utf-8").splitlines()
         assert len(hyps) == N_HELDOUT and not any("@@" in h for h in hyps)
     import pandas as pd
@@ -289,6 +289,26 @@ def test_fully_nat_trains_its_losses_and_decodes_greedy_beam_lm_and_npd(tiny_run
     assert any("| FNAT |" in line and "KD+CTC+VAE+GLAT" in line and "27.21" in line for line in table4.splitlines())
 
 
+def test_mtnat_trains_its_weak_ar_decoders_and_decodes_without_them(tiny_run):
+    """The MT-NAT row (CE + RND glancing; its AR decoders on the decoder layer and the encoder share
+    parameters, layer dropout trains one of the two per update): Eq. (1)'s terms in the training
+    log, a scored test output, and a decoder whose checkpoint holds AR decoders it never runs."""
+    import torch
+
+    log = (tiny_run / "logs/train/tiny_en_de/mtnat_tiny.log").read_text(encoding="utf-8")
+    assert "--criterion mtnat_loss" in log and "--ar-attach decoder+encoder --ar-share" in log
+    assert "--ar-lambda 0.5 --ar-reduce sum --ar-label-smoothing 0.1 --ar-layer-dropout" in log
+    final = [line for line in log.splitlines() if line.startswith("INFO:train:epoch")][-1]
+    fields = dict(re.findall(r"\| (\w+) ([-\d.]+)", final))
+    assert "nar_loss" in fields and "ar_loss" in fields and "num_updates 30" in final
+    # Eq. (1) with lambda 0.5, each term per target token in bits as fairseq logs them
+    assert float(fields["loss"]) == pytest.approx(0.5 * float(fields["nar_loss"]) + 0.5 * float(fields["ar_loss"]), abs=0.01)
+    state = torch.load(tiny_run / "results/tiny_en_de/mtnat_tiny/checkpoint.avg.pt", map_location="cpu", weights_only=False)
+    assert {k.split(".")[1] for k in state["model"] if k.startswith("ar_decoders.")} == {"0"}  # one shared decoder
+    result = json.loads((tiny_run / "results/tiny_en_de/mtnat_tiny/test.bleu.json").read_text())
+    assert result["n_sentences"] == N_HELDOUT and "repetition" in result
+
+
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
     """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
     what depends on it, nothing else. Runs last: it changes the run's config."""
@@ -298,7 +318,7 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
     assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 2,
+                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 3,
                       "learning_curves": 1, "all": 1}  # at_tiny_md's speed job alone
     # run up to the model's BLEU only (its speed job and the speed table would follow otherwise)
     snakemake("results/tiny_en_de/at_tiny_md/test.bleu.json", *args, "--cores", "2", check=True, timeout=600)

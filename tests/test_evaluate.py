@@ -329,3 +329,38 @@ def test_cli_takes_the_romanian_steps(tmp_path):
     on, off = (json.loads((tmp_path / f"{n}.json").read_text(encoding="utf-8")) for n in ("on", "off"))
     assert on["sacrebleu"] == 100.0 and on["signature"].endswith("|ro:norm+nodiac")
     assert off["sacrebleu"] < 50 and "|ro:" not in off["signature"]
+
+
+# -- repetition rate (Wang et al. 2022 Table 5, after Saharia et al. 2020) ---------------------------
+
+@pytest.mark.parametrize("lines, repeated, total", [
+    (["a a b", "c c c"], 3, 6),  # a=a once, c=c twice; 6 tokens
+    (["a", "a"], 0, 2),  # the sentence boundary is no repetition
+    (["", "x y", ""], 0, 2),  # empty lines count no tokens
+    ([], 0, 0),
+    (["der Hund , , bellt .", "ja ja ja ja"], 4, 10),  # punctuation repeats too (6 tokens); 3 of 4 ja follow a ja
+    (["a  a\tb b", " b "], 2, 5),  # any whitespace separates; "b" of line 2 follows no token of its own
+    (["The the THE"], 0, 3),  # case-sensitive, like BLEU(tok)
+])
+def test_repetition_rate_counts_tokens_equal_to_the_one_before_them(lines, repeated, total):
+    assert ev.repetition_rate(lines) == (repeated, total)
+
+
+def test_score_lines_reports_the_repetition_rate_of_the_tokenized_hypotheses():
+    refs_raw = ["Das ist ein Haus-Boot.", "Wir gehen heute nach Hause, oder?"]
+    refs_tok = ["Das ist ein Haus @-@ Boot .", "Wir gehen heute nach Hause , oder ?"]
+    hyps_tok = ["Das ist ist ein Haus @-@ Boot .", "Wir gehen gehen gehen nach Hause , oder ?"]
+    result = ev.score_lines(hyps_tok, refs_tok, refs_raw, "de")
+    # "ist ist" once, "gehen gehen gehen" twice: 3 of 8 + 9 = 17 tokens
+    assert result["repeated_tokens"] == 3 and result["repetition"] == round(100 * 3 / 17, 2) == 17.65
+    clean = ev.score_lines(refs_tok, refs_tok, refs_raw, "de")
+    assert clean["repetition"] == 0.0 and clean["repeated_tokens"] == 0
+    empty = ev.score_lines([""], [""], [""], "en")  # no tokens at all: 0.0, not a division by zero
+    assert empty["repetition"] == 0.0 and empty["repeated_tokens"] == 0
+
+
+def test_repetition_of_plain_text_hypotheses_is_counted_after_the_reference_s_processing():
+    """tokenize: false: the words are those of the processed (here lowercased) hypotheses, as BLEU(tok)'s."""
+    plain = {"normalize": False, "tokenize": False, "aggressive": False, "lowercase": True}
+    result = ev.score_lines(["The the cat sat"], ["the cat sat"], ["The cat sat"], "en", plain)
+    assert result["repeated_tokens"] == 1 and result["repetition"] == 25.0  # "the the": 1 of 4

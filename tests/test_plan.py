@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import REPO, snakemake
+from natpipe import costs
 
 PLAN = [sys.executable, str(REPO / "scripts" / "plan.py")]
 GPU_RULES = {"train_model", "distill_shard", "translate_test", "measure_speed"}
@@ -35,7 +36,7 @@ def plan_json(*args) -> dict:
 
 @pytest.mark.parametrize("preset", [None, "wmt14_en_de"])
 def test_job_counts_equal_those_of_snakemakes_dry_run(preset):
-    """The default DAG (LM, latent PCA, synthetic masking, two shards) and the largest preset (38
+    """The default DAG (LM, latent PCA, synthetic masking, two shards) and the largest preset (47
     trainings, a second teacher, 16 shards, one speed job per row)."""
     dag = dry_run_counts(*(["--configfile", f"configs/{preset}.yaml"] if preset else []))
     plan = plan_json(*(["--preset", preset] if preset else []))["jobs"]
@@ -62,6 +63,69 @@ def test_one_training_jobs_gpu_hours_equal_a_hand_computation():
         model["encoder_layers"], model["decoder_layers"], model["embed_dim"], model["ffn_dim"], vocab)
     hours = train["max_update"] * max_tokens * update_freq * gpus / rate / 3600 + 60 * gpus / 3600
     assert plan_json("--preset", "wmt14_en_de")["train_model"]["at_base"] == pytest.approx(hours, rel=1e-9)
+
+
+# MT-NAT's cost against a hand computation at IWSLT14 base size: 6+6 layers, 512/2048, BPE 10k + 4 specials,
+# CTC upsampled 3x (the configuration of [MTNAT] Table 3).
+D, FFN, VOCAB = 512, 2048, 10004
+ENCODER = 6 * (4 * D * D + 2 * D * FFN)  # matmul parameters per source position
+DECODER = 6 * (8 * D * D + 2 * D * FFN) + D * VOCAB  # per decoder position, output layer included
+WEAK_AR = (8 * D * D + 2 * D * FFN) + D * VOCAB  # one 1-layer weak AR decoder per target position
+CTC_MODEL = {"kind": "fnat", "encoder_layers": 6, "decoder_layers": 6, "embed_dim": D, "ffn_dim": FFN, "heads": 8,
+             "loss": "ctc", "upsample_ratio": 3.0, "glancing": "none", "vae": None}
+MTNAT_MODEL = {**CTC_MODEL, "kind": "mtnat", "ar_layers": 1, "ar_attach": "decoder", "ar_share": False,
+               "ar_layer_dropout": False}
+
+
+@pytest.mark.parametrize("keys, trained", [
+    ({"ar_attach": "decoder+encoder"}, 7), ({"ar_attach": "decoder+encoder", "ar_layer_dropout": True}, 3),
+    ({}, 6), ({"ar_layer_dropout": True}, 3), ({"ar_share": True, "ar_layer_dropout": True}, 3),
+    ({"ar_attach": "encoder"}, 1), ({"ar_attach": "encoder", "ar_layer_dropout": True}, 1)])
+def test_mtnat_training_flops_add_the_trained_weak_ar_decoders(keys, trained):
+    """6 x matmul parameters per token: the CTC model's (encoder, 3x upsampled decoder and output layer)
+    plus, for each AR decoder trained in an update, its layers and its output layer per target token
+    ([MTNAT] §3: one per NAR decoder layer, a 7th on the encoder with decoder+encoder, Hao et al. 2021's
+    one on the encoder; layer dropout trains floor(n/2) of them; sharing changes the parameters, not
+    the FLOPs)."""
+    ctc = 6 * (ENCODER + 3 * DECODER)
+    assert costs.train_flops_per_token(CTC_MODEL, VOCAB) == pytest.approx(ctc, rel=1e-12)
+    model = {**MTNAT_MODEL, **keys}
+    assert costs.train_flops_per_token(model, VOCAB) == pytest.approx(ctc + 6 * trained * WEAK_AR, rel=1e-12)
+
+
+def test_mtnat_cost_of_deeper_ar_decoders_glancing_and_against_the_papers_table_3():
+    """Hao et al. 2021's 6-layer AR decoder (Table 1's CTC+MTL); glancing's forward-only pass covers the
+    NAR decoder, not the AR decoders. Against [MTNAT] Table 3 (IWSLT14, measured): all 6+1 AR decoders
+    31.2 h and layer dropout 20.3 h vs CTC 17.3 h, 1.80x and 1.17x; FLOPs predict 1.59x and 1.25x
+    (1.87x and 1.53x if Table 3's rows glance, as the preset assumes: its BLEU is the glancing row's)."""
+    ctc = 6 * (ENCODER + 3 * DECODER)
+    mtl = {**MTNAT_MODEL, "ar_attach": "encoder", "ar_layers": 6}
+    assert costs.train_flops_per_token(mtl, VOCAB) == pytest.approx(
+        ctc + 6 * (6 * (8 * D * D + 2 * D * FFN) + D * VOCAB), rel=1e-12)
+    glat = {**MTNAT_MODEL, "glancing": "glat"}
+    assert costs.train_flops_per_token(glat, VOCAB) == pytest.approx(ctc + 6 * 6 * WEAK_AR + 2 * 3 * DECODER, rel=1e-12)
+
+    def ratio(**keys):
+        return costs.train_flops_per_token({**MTNAT_MODEL, **keys}, VOCAB) / ctc
+
+    assert round(ratio(ar_attach="decoder+encoder"), 2) == 1.59  # paper 31.2 / 17.3 = 1.80
+    assert round(ratio(ar_attach="decoder+encoder", ar_layer_dropout=True), 2) == 1.25  # paper 20.3 / 17.3 = 1.17
+    assert round(ratio(ar_attach="decoder+encoder", glancing="glat"), 2) == 1.87
+    assert round(ratio(ar_attach="decoder+encoder", ar_layer_dropout=True, glancing="glat"), 2) == 1.53
+
+
+def test_an_mtnat_training_jobs_gpu_hours_equal_a_hand_computation():
+    """mtnat_ctc_share_drop of iwslt14_de_en (glancing, 6 AR decoders of which 3 train per update):
+    250k updates of 16,384 tokens on 1 GPU at the H200 anchor's rate scaled by FLOPs per token."""
+    preset = yaml.safe_load((REPO / "configs" / "iwslt14_de_en.yaml").read_text())
+    model, gpus = preset["models"]["mtnat_ctc_share_drop"], preset["compute"]["gpus_per_training_job"]
+    assert (model["ar_share"], model["ar_layer_dropout"], model["glancing"], gpus) == (True, True, "glat", 1)
+    train = model["train"]
+    sample = 6 * (3 * (4 * 256 * 256 + 2 * 256 * 1024) + 3 * (8 * 256 * 256 + 2 * 256 * 1024) + 256 * 4144)
+    flops = 6 * (ENCODER + 3 * DECODER + 3 * WEAK_AR) + 2 * 3 * DECODER
+    rate = (1500 * 4096 / 107) * sample / flops
+    hours = train["max_update"] * train["effective_batch_tokens"] / rate / 3600 + 60 / 3600
+    assert plan_json("--preset", "iwslt14_de_en")["train_model"]["mtnat_ctc_share_drop"] == pytest.approx(hours, rel=1e-9)
 
 
 def test_an_unknown_preset_is_one_clear_error():

@@ -5,8 +5,10 @@ paper tables' own placement (natpipe/systems/<paper>/tables.py), so that a prese
 lose a cell; and the table itself checked against the published CSVs, so that it cannot miss one.
 
 Main tables: HRT Tables 3 (WMT, four directions) and 4 (NIST Zh->En), Fully NAT Tables 2 (WMT, four
-directions) and 3 (WMT20 Ja->En). Only the systems the papers trained themselves: the rows copied
-from other works, and SAT, are listed in SKIPPED_SYSTEMS with the reason.
+directions) and 3 (WMT20 Ja->En), and every table of MT-NAT with numbers (Tables 1, 2, 5, 6: WMT14/16
+and IWSLT14; Table 3: IWSLT14, whose training time and #params the MT-NAT table prints as the paper's
+only, beside our row). Only the systems the papers trained themselves: the rows copied from other
+works, and SAT, are listed in SKIPPED_SYSTEMS with the reason.
 """
 import copy
 import json
@@ -20,6 +22,8 @@ from snakemake.utils import update_config
 from conftest import REPO
 from natpipe.systems.fully_nat import tables as fnat
 from natpipe.systems.hrt import tables as hrt
+from natpipe.systems.mtnat import tables as mtnat
+from natpipe.tables import meant_for
 from natpipe.workflow import Workflow
 
 # A run: a preset, and for NIST the test set of HRT Table 4's column (one test set per run; the
@@ -30,6 +34,7 @@ RUNS = {
     "wmt16_en_ro": ("wmt16_en_ro", None),
     "wmt16_ro_en": ("wmt16_ro_en", None),
     "wmt20_ja_en": ("wmt20_ja_en", None),
+    "iwslt14_de_en": ("iwslt14_de_en", None),
     "nist_zh_en/mt04": ("nist_zh_en", "nist_mt04"),
     "nist_zh_en/mt05": ("nist_zh_en", "nist_mt05"),
     "nist_zh_en/mt08": ("nist_zh_en", "nist_mt08"),
@@ -54,6 +59,27 @@ FNAT_TABLE3_NAT = {("wmt20_ja_en", "FNAT", setting) for setting in (
 FNAT_TABLE3 = FNAT_TABLE3_NAT | {("wmt20_ja_en", "AT-big", ""), ("wmt20_ja_en", "AT", ""),
                                  ("wmt20_ja_en", "AT12-1", ""), ("wmt20_ja_en", "AT12-1", "data=KD")}
 HRT_TABLE4 = {"AT", "CMLM10", "HRT"}
+
+# MT-NAT: a run's column is its benchmark (natpipe/systems/mtnat/tables.py: the preset's corpus has its name).
+MTNAT_WMT = ("wmt14_en_de", "wmt14_de_en", "wmt16_en_ro", "wmt16_ro_en")
+MTNAT_RUNS = (*MTNAT_WMT, "iwslt14_de_en")
+
+
+def mtnat_table1(run: str) -> set:
+    """MT-NAT Table 1's own rows: Transformer (ours), CTC (ours), CTC+MTL, CTC+Our method, & Glancing
+    Training, beam search=20."""
+    return {(run, "AT", ""), (run, "CTC", ""), (run, "MTNAT", "CTC+MTL"), (run, "MTNAT", "CTC"),
+            (run, "MTNAT", "CTC+GLAT"), (run, "MTNAT", "decode=beam20")}
+
+
+def mtnat_table2(run: str) -> set:
+    """MT-NAT Table 2: Vanilla-NAR and CTC, each with and without the method."""
+    return {(run, "Vanilla-NAR", ""), (run, "MTNAT", "Vanilla-NAR"), (run, "CTC", ""), (run, "MTNAT", "CTC")}
+
+
+# MT-NAT Table 3 (IWSLT14): the method with parameter sharing / layer dropout / both / neither, and CTC.
+MTNAT_TABLE3 = {("iwslt14_de_en", "MTNAT", setting) for setting in ("", "share", "layer_dropout",
+                                                                   "share+layer_dropout")} | {("iwslt14_de_en", "CTC", "")}
 
 # (paper, table, metric) -> {(run, paper system, setting)}: the rows behind each published cell.
 CELLS = {
@@ -82,6 +108,19 @@ CELLS = {
     ("fully_nat", "table3", "speedup_gpu_b1"): FNAT_TABLE3,
     ("fully_nat", "table3", "latency_cpu_b1_ms"): FNAT_TABLE3,
     ("fully_nat", "table3", "speedup_cpu_b1"): FNAT_TABLE3,
+    # MT-NAT Tables 1 and 2 (KD): tokenized BLEU per benchmark.
+    **{("mtnat", "table1", f"bleu_{run}"): mtnat_table1(run) for run in MTNAT_RUNS},
+    **{("mtnat", "table2", f"bleu_{run}"): mtnat_table2(run) for run in MTNAT_RUNS},
+    # MT-NAT Table 3: BLEU, and the training time and #params that its table prints from the paper only.
+    **{("mtnat", "table3", metric): MTNAT_TABLE3 for metric in ("bleu_iwslt14_de_en", "training_time_h", "params_m")},
+    # MT-NAT Table 5: repeated tokens (%) on WMT14 En-De and IWSLT14 De-En.
+    **{("mtnat", "table5", f"repetition_{run}"): {(run, "AT", ""), (run, "Vanilla-NAR", ""), (run, "MTNAT", "Vanilla-NAR"),
+                                                  (run, "CTC", ""), (run, "MTNAT", "CTC")}
+       for run in ("wmt14_en_de", "iwslt14_de_en")},
+    # MT-NAT Table 6: without KD (raw data), WMT14 En-De / De-En and IWSLT14 De-En.
+    **{("mtnat", "table6", f"bleu_{run}"): {(run, "AT", ""), (run, "Vanilla-NAR", ""), (run, "CTC", ""),
+                                           (run, "MTNAT", "CTC+GLAT")}
+       for run in ("wmt14_en_de", "wmt14_de_en", "iwslt14_de_en")},
 }
 
 # Published rows of these tables that are no system the paper trained, or no system natpipe has.
@@ -92,10 +131,16 @@ SKIPPED_SYSTEMS = {
     ("fully_nat", "table2", "Vanilla-NAT"): "copied from Gu et al. (2018a)",
     ("fully_nat", "table2", "GLAT-Qian"): "copied from Qian et al. (2020)",
     ("fully_nat", "table2", "Imputer1"): "copied from Saharia et al. (2020), distilled from a big Transformer (*)",
+    **{("mtnat", "table1", name): f"copied from {cited} (MT-NAT Table 1's baselines above its own rows)"
+       for name, cited in (("Vanilla-NAT", "Gu et al. (2018)"), ("CMLM1", "Ghazvininejad et al. (2019)"),
+                           ("CMLM10", "Ghazvininejad et al. (2019)"), ("CTC-Saharia", "Saharia et al. (2020)"),
+                           ("AXE", "Ghazvininejad et al. (2020)"), ("GLAT-Qian", "Qian et al. (2021)"),
+                           ("GLAT+CTC", "Qian et al. (2021)"))},
 }
 # Published columns that are no measurement: the number of decoder passes is a property of the system.
 SKIPPED_METRICS = {("fully_nat", "table2", "iterations"): "the decoding's passes (N, 10, 1), not a measured number"}
-MAIN_TABLES = {"hrt": ("table3", "table4"), "fully_nat": ("table2", "table3")}
+MAIN_TABLES = {"hrt": ("table3", "table4"), "fully_nat": ("table2", "table3"),
+               "mtnat": ("table1", "table2", "table3", "table5", "table6")}
 
 
 def published_cells() -> set:
@@ -136,6 +181,8 @@ def placement(paper: str):
     if paper == "hrt":
         return hrt.hrt_setting, lambda table, rows: [hrt.hrt_column(metric, rows, {}, {}, {})
                                                      for metric in hrt.HRT_TABLES[table][1]]
+    if paper == "mtnat":
+        return mtnat.mtnat_setting, lambda table, rows: mtnat.mtnat_columns(table, rows, {}, {})
     return fnat.fully_nat_setting, lambda table, rows: fnat.fully_nat_columns(table, rows, {}, EMPTY_SPEED, {}, {})
 
 
@@ -157,7 +204,7 @@ def test_each_cell_has_its_system_in_the_preset_and_the_table_puts_it_there(run)
     missing = []
     for (paper, table, metric), cells in CELLS.items():
         setting_of, columns_of = placement(paper)
-        ours = [r for r in rows if r.get("paper") in (None, paper)]  # natpipe.tables.render's filter
+        ours = [r for r in rows if meant_for(r, paper)]  # natpipe.tables.render's filter
         columns = columns_of(table, ours)
         for cell_run, name, setting in cells:
             if cell_run != run:

@@ -34,7 +34,7 @@ class Inputs(SimpleNamespace):
 def test_every_package_under_natpipe_systems_is_a_registered_kind():
     packages = sorted(p.name for p in (REPO / "natpipe" / "systems").iterdir() if (p / "system.py").exists())
     assert sorted({s.package for s in systems()}) == packages
-    assert {s.kind for s in systems()} == {"at", "nat", "cmlm", "hrt", "fnat"}
+    assert {s.kind for s in systems()} == {"at", "nat", "cmlm", "hrt", "fnat", "mtnat"}
     assert config_schema()["$defs"]["model"]["properties"]["kind"]["enum"] == [s.kind for s in systems()]
 
 
@@ -61,7 +61,7 @@ def test_a_model_gets_the_defaults_of_its_own_kind_and_nothing_of_another():
 @pytest.mark.parametrize("model, message", [
     ({"kind": "at", "arch": "t", "chunk_size": 3}, "config key models.m.chunk_size: only models of kind hrt have chunk_size"),
     ({"kind": "cmlm", "arch": "t", "generate": {"ctc_beam": 5}},
-     "config key models.m.generate.ctc_beam: only models of kind fnat decode with ctc_beam"),
+     "config key models.m.generate.ctc_beam: only models of kind fnat or mtnat decode with ctc_beam"),
     ({"kind": "nat", "arch": "t", "variants": {"V": {"b_nat": 2}}},
      "config key models.m.variants.V.b_nat: only models of kind hrt decode with b_nat"),
 ])

@@ -46,3 +46,24 @@ def test_brevity_penalty_is_read_from_the_sacrebleu_score_string():
     assert summarize.brevity_penalty(str(score)) == round(score.bp, 3) == 0.717
     assert summarize.brevity_penalty("BLEU = 27.49 59.1/33.0/20.3/12.9 (BP = 1.000 ratio = 1.01 hyp_len = 9 ref_len = 9)") == 1.0
     assert summarize.brevity_penalty("") is None and summarize.brevity_penalty(None) is None
+
+
+def test_repetition_column_follows_sacrebleu_and_is_empty_for_json_without_it(tmp_path):
+    files = []
+    for system, extra in (("new", {"repetition": 50.0, "repeated_tokens": 3}), ("old", {})):
+        path = tmp_path / f"{system}.json"
+        path.write_text(json.dumps({"corpus": "a", "system": system, "bleu_tok": 1.0, "sacrebleu": 1.0,
+                                    "n_sentences": 2, "signature": "s", **extra}))
+        files.append(str(path))
+    table = summarize.build_table(files, {}, {}, tmp_path)
+    assert summarize.COLUMNS[summarize.COLUMNS.index("sacrebleu") + 1] == "repetition"
+    assert "repeated_tokens" not in table.columns  # the count stays in the JSON
+    assert table.set_index("system").loc["new", "repetition"] == 50.0
+    assert table.set_index("system")["repetition"].isna().tolist() == [False, True]
+    header, _, new, old = summarize.markdown_table(table).splitlines()
+    at = header.split(" | ").index("repetition")
+    assert new.split(" | ")[at] == "50.0" and old.split(" | ")[at] == ""  # not "nan" or "None"
+    assert old.split(" | ")[header.split(" | ").index("bp")] == ""  # no bleu_tok_detail either
+    csv = tmp_path / "summary.csv"
+    table.to_csv(csv, index=False)
+    assert csv.read_text().splitlines()[0].split(",").index("repetition") == summarize.COLUMNS.index("repetition")

@@ -22,15 +22,17 @@ TINY_HRT = {**TINY, "kind": "hrt", "arch": "hrt_transformer", "init_from": "at_t
             # Table 7's swap path, here with the model itself: must equal the plain row
             "variants": {"HRT": {}, "HRT_swap": {"skip_cmlm_from": "hrt_tiny", "paper_name": None}}}
 # Fully NAT: KD+CTC+VAE+GLAT decoded greedily, by CTC beam search with the tuned 4-gram LM, and by NPD;
-# and a CE model with RND glancing (golden length in training, the length predictor's at test time)
+# and an MT-NAT model on CE with RND glancing (golden length in training, the length predictor's at test
+# time), its weak AR decoders on the decoder layer and the encoder sharing parameters, one of them per update
 TINY_FNAT = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "paper_name": "FNAT",
              "loss": "ctc", "upsample_ratio": 3, "vae": {"latent_dim": 4, "posterior_layers": 1}, "glancing": "glat",
              "train": {**TINY["train"], "label_smoothing": 0.01}, "generate": {"ctc_beam": 1},
              "variants": {"FNAT": {}, "FNAT_beam_lm": {"ctc_beam": 5, "lm": True}, "FNAT_npd": {"npd": 3}}}
-TINY_FNAT_CE = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "distill", "loss": "ce",
-                "glancing": "rnd", "generate": {}}
+TINY_MTNAT = {**TINY, "kind": "mtnat", "arch": "mtnat_transformer", "data": "distill", "loss": "ce", "paper_name": "MTNAT",
+              "glancing": "rnd", "ar_attach": "decoder+encoder", "ar_share": True, "ar_layer_dropout": True,
+              "generate": {}}
 ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd",
-        "fnat_ce_tiny"]
+        "mtnat_tiny"]
 # 11 speed jobs, each timing its row and the reference: the first 8 test sentences keep them short
 SPEED = {"batch_sizes": [1, 4, 8], "runs": 2, "warmup_batches": 1, "max_sentences": 8,
          "test_sentences": N_HELDOUT}  # the runtime estimate assumes newstest2014's 3,003 otherwise
@@ -55,10 +57,10 @@ def tiny_config(work: Path) -> dict:
                            "subword": {"method": "bpe", "operations": 200}},
             "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
             "teacher": "at_tiny",
-            "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "fnat_ce_tiny"]}},
+            "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "mtnat_tiny"]}},
         "models": {"at_tiny": {**TINY, "paper_name": "AT"}, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
                    "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT, "fnat_tiny": TINY_FNAT,
-                   "fnat_ce_tiny": TINY_FNAT_CE},
+                   "mtnat_tiny": TINY_MTNAT},
         "ctc_lm": {"alpha_grid": [0.0, 0.5], "beta_grid": [0.0, 1.0]},
         "speed": SPEED,
         "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},

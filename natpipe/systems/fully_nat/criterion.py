@@ -18,6 +18,7 @@ optionally with glancing targets.
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,14 @@ from natpipe.blocks.latent import free_bits_budget, free_bits_kl, gaussian_kl, s
 from natpipe.systems.fully_nat.system import FullyNAT
 
 GLANCING = ("none", "glat", "rnd")
+
+
+class DecoderStates(NamedTuple):
+    """One decoder pass, for a loss that reads more than its logits (MT-NAT's AR decoders)."""
+
+    layers: list  # each decoder layer's output, T x B x C
+    mask: torch.Tensor  # B x T, True at real decoder positions
+    encoder_out: dict  # the encoder output the decoder read (latents added)
 
 
 def targets_without_eos(target: torch.Tensor, pad: int, eos: int):
@@ -77,9 +86,18 @@ class FullyNATLoss(FairseqCriterion):
         self.pad, self.eos = task.target_dictionary.pad(), task.target_dictionary.eos()
 
     def forward(self, model, sample, reduce=True):
+        total, log, _ = self.nat_loss(model, sample, self.generator(model))
+        return total, log["ntokens"], log
+
+    def generator(self, model) -> torch.Generator:
+        """The CPU generator of this update's random choices: the same on any device and rerun."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + getattr(model, "num_updates", 0))
+
+    def nat_loss(self, model, sample, generator, keep_states: bool = False):
+        """(loss, logging dict, DecoderStates or None) of the Fully-NAT model; `keep_states` keeps
+        what the decoder pass that carries the loss (glanced inputs included) computed."""
         net_input = sample["net_input"]
         step = getattr(model, "num_updates", 0)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         tokens, tgt_mask, tgt_lengths = targets_without_eos(sample["target"], self.pad, self.eos)
         encoder_out = model.encode(net_input["src_tokens"], net_input["src_lengths"])
         log = {"nsentences": tokens.size(0), "ntokens": int(tgt_lengths.sum())}
@@ -106,7 +124,8 @@ class FullyNATLoss(FairseqCriterion):
         if self.glancing != "none" and model.training:
             glance_tokens, glanced = self.glance(model, encoder_out, inputs, dec_mask, tokens, tgt_mask, generator)
             log["glanced"] = int(glanced.sum())
-        logits = model.decode(inputs, dec_mask, encoder_out, glance_tokens, glanced)
+        layer_states = [] if keep_states else None
+        logits = model.decode(inputs, dec_mask, encoder_out, glance_tokens, glanced, layer_states)
         lprobs = F.log_softmax(logits.float(), dim=-1)
         positions = dec_mask  # where the loss is taken (and smoothed)
         if model.alignment == "ctc":
@@ -118,7 +137,7 @@ class FullyNATLoss(FairseqCriterion):
             nll = -(lprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) * positions.to(lprobs))
         total = total + smoothed_nll(lprobs, nll, positions, self.eps)
         log.update(loss=float(total.detach()), nll_loss=float(nll.sum().detach()), sample_size=log["ntokens"])
-        return total, log["ntokens"], log
+        return total, log, DecoderStates(layer_states, dec_mask, encoder_out) if keep_states else None
 
     @torch.no_grad()
     def glance(self, model, encoder_out, inputs, dec_mask, tokens, tgt_mask, generator):

@@ -162,8 +162,10 @@ class FullyNATModel(TransformerModel):
                          self.args.softcopy_tau)
 
     def decode(self, inputs: torch.Tensor, mask: torch.Tensor, encoder_out: dict,
-               glance_tokens: torch.Tensor | None = None, glance_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits B x T x V of one bidirectional decoder pass over the given inputs."""
+               glance_tokens: torch.Tensor | None = None, glance_mask: torch.Tensor | None = None,
+               layer_states: list | None = None) -> torch.Tensor:
+        """Logits B x T x V of one bidirectional decoder pass over the given inputs; each layer's
+        output (T x B x C) is appended to `layer_states` when given (what MT-NAT's AR decoders read)."""
         decoder = self.decoder
         if glance_mask is not None:
             glanced = decoder.embed_scale * decoder.embed_tokens(glance_tokens)
@@ -182,6 +184,8 @@ class FullyNATModel(TransformerModel):
         enc_pad = encoder_out["encoder_padding_mask"][0] if encoder_out["encoder_padding_mask"] else None
         for layer in decoder.layers:
             x, _, _ = layer(x, enc, enc_pad, None, self_attn_mask=None, self_attn_padding_mask=padding)
+            if layer_states is not None:
+                layer_states.append(x)
         if decoder.layer_norm is not None:
             x = decoder.layer_norm(x)
         return decoder.output_layer(x.transpose(0, 1))

@@ -76,8 +76,10 @@ class FullyNAT(System):
         return args + (["--latent-dim", str(vae["latent_dim"]), "--posterior-layers", str(vae["posterior_layers"])]
                        if vae else [])
 
+    criterion = "fully_nat_loss"  # the fairseq criterion that trains this kind
+
     def criterion_args(self, model):
-        args = ["--criterion", "fully_nat_loss", "--label-smoothing", str(model["train"]["label_smoothing"]),
+        args = ["--criterion", self.criterion, "--label-smoothing", str(model["train"]["label_smoothing"]),
                 "--glancing", model["glancing"], "--glance-f-ratio", str(model["f_ratio"])]
         vae = model["vae"]
         return args + (["--free-bits", str(vae["free_bits"]), "--free-bits-anneal-updates", str(vae["anneal_updates"])]

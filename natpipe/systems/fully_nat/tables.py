@@ -178,7 +178,7 @@ def fully_nat_columns(table: str, rows: list[dict], bleu: dict, summary: pd.Data
 
 
 def tables(rows: list[dict], bleu: dict, paper: dict, summary: pd.DataFrame, bp: dict,
-           sacrebleu: dict | None = None) -> str:
+           sacrebleu: dict | None = None, repetition: dict | None = None) -> str:
     """The Fully-NAT markdown (natpipe.tables.render's entry point)."""
     lines = ["# Fully-NAT tables: natpipe vs the paper", "",
              "Ours: test-set tokenized BLEU; speed-up α = T(reference) / T(row) at batch 1 and latency "

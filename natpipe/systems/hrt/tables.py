@@ -123,7 +123,7 @@ def hrt_column(metric: str, rows: list[dict], bleu: dict, alpha: dict, sacrebleu
 
 
 def tables(rows: list[dict], bleu: dict, paper: dict, summary: pd.DataFrame, bp: dict,
-           sacrebleu: dict | None = None) -> str:
+           sacrebleu: dict | None = None, repetition: dict | None = None) -> str:
     """The HRT markdown (natpipe.tables.render's entry point; HRT prints no brevity penalty)."""
     alpha = mean_alphas(summary)
     lines = ["# HRT tables: natpipe vs the paper", "",
