@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from natpipe.config import update_freq
+from natpipe.systems.mtnat.system import ar_decoders_trained, ar_sources
 
 JOB_STARTUP_S = 60.0  # assumed per GPU job: scheduler start, torch/CUDA init, data and checkpoint loading
 
@@ -204,10 +205,8 @@ def ar_decoders(model: dict) -> int:
     for 3): read the MT-NAT training hours as a FLOPs estimate, like every other here."""
     if not model.get("ar_layers"):
         return 0
-    attach = model.get("ar_attach", "decoder")
-    layers = arch_of(model)["decoder_layers"]
-    n = {"decoder": layers, "decoder+encoder": layers + 1, "encoder": 1}[attach]
-    return max(1, n // 2) if model.get("ar_layer_dropout") else n
+    attached = len(ar_sources(arch_of(model)["decoder_layers"], model.get("ar_attach", "decoder")))
+    return ar_decoders_trained(attached, bool(model.get("ar_layer_dropout")))
 
 
 def shape(model: dict) -> dict:

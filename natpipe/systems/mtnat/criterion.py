@@ -20,7 +20,7 @@ from fairseq import metrics
 from fairseq.criterions import register_criterion
 
 from natpipe.systems.fully_nat.criterion import FullyNATLoss, FullyNATLossConfig, smoothed_nll
-from natpipe.systems.mtnat.system import MultiTaskNAT
+from natpipe.systems.mtnat.system import MultiTaskNAT, ar_decoders_trained
 
 
 @dataclass
@@ -35,7 +35,7 @@ def ar_decoders_this_update(count: int, layer_dropout: bool, training: bool, gen
     """Indices of the AR decoders that carry loss: all, or a seeded random floor(count/2) (>= 1)."""
     if not (layer_dropout and training):
         return list(range(count))
-    keep = max(1, count // 2)
+    keep = ar_decoders_trained(count, layer_dropout)
     return sorted(torch.randperm(count, generator=generator)[:keep].tolist())
 
 

@@ -19,7 +19,7 @@ from fairseq.modules import LayerNorm, PositionalEmbedding, TransformerDecoderLa
 from torch import nn
 
 from natpipe.systems.fully_nat.model import FullyNATModel, fully_nat_base_architecture
-from natpipe.systems.mtnat.system import AR_ATTACH, MultiTaskNAT
+from natpipe.systems.mtnat.system import AR_ATTACH, MultiTaskNAT, ar_sources
 
 
 class WeakARDecoder(nn.Module):
@@ -67,9 +67,7 @@ class MTNATModel(FullyNATModel):
         self.ar_decoders = nn.ModuleList(WeakARDecoder(args, args.ar_layers, pad) for _ in range(count))
 
     def ar_sources(self) -> list[str]:
-        """Names of the states the AR decoders read, in order: "decoder.1" .. "decoder.N", "encoder"."""
-        layers = [f"decoder.{i}" for i in range(1, self.args.decoder_layers + 1)]
-        return {"decoder": layers, "decoder+encoder": layers + ["encoder"], "encoder": ["encoder"]}[self.attach]
+        return ar_sources(self.args.decoder_layers, self.attach)
 
     def ar_memories(self, states) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         """(memory S x B x C, padding B x S) per AR decoder, from a decoder pass's

@@ -36,6 +36,17 @@ AR_SETTINGS = {
 }
 
 
+def ar_sources(decoder_layers: int, attach: str) -> list[str]:
+    """The states the AR decoders read, in order: "decoder.1" .. "decoder.N", "encoder"."""
+    layers = [f"decoder.{i}" for i in range(1, decoder_layers + 1)]
+    return {"decoder": layers, "decoder+encoder": layers + ["encoder"], "encoder": ["encoder"]}[attach]
+
+
+def ar_decoders_trained(count: int, layer_dropout: bool) -> int:
+    """AR decoders that carry loss in a training update: all, or floor(count/2) (at least 1)."""
+    return max(1, count // 2) if layer_dropout else count
+
+
 class MultiTaskNAT(FullyNAT):
     kind = "mtnat"
     summary = ("multi-task NAT of Wang et al. 2022 (arch mtnat_transformer): Fully NAT plus weak AR decoders on "
