@@ -616,44 +616,52 @@ class Workflow:
         return resources
 
     # -- speed ---------------------------------------------------------------------------------
-    # One job per (corpus, row), `measure_speed`: the row timed with the corpus's speed reference
-    # in one invocation on one node, so that alpha = T(reference) / T(row) compares the same run
-    # and device (the reference's own job times it alone); `speed_table` gathers the rows' CSVs
-    # into the corpus's speed.csv / speed.md / figure. Each job's runtime is estimated from the
+    # `measure_speed` jobs time rows together with the corpus's speed reference in one invocation
+    # on one node, so that alpha = T(reference) / T(row) compares the same run and device;
+    # `speed_table` gathers their CSVs into the corpus's speed.csv / speed.md / figure. With
+    # speed.rows_per_job 1 (the default) there is one job per row and the reference's own job
+    # times it alone; with k > 1 the other rows go k to a job (fewer jobs, fewer re-timings of the
+    # reference: the sample times all its rows in one). Each job's runtime is estimated from the
     # protocol and the rows' models (natpipe/speed_estimate.py) and checked against its limit.
     def speed_reference(self, corpus):
         return self.settings("speed", corpus)["reference"] or self.corpus_spec(corpus)["teacher"]
 
-    def speed_jobs(self, corpus):
-        """The rows with a speed job: every evaluation row, plus the reference if it is not one."""
+    def speed_groups(self, corpus) -> dict[str, list[str]]:
+        """Each speed job, named by its first row, -> the rows it times in order: the reference,
+        then its rows (the reference's own job: the reference alone)."""
         rows, reference = self.rows_of(corpus), self.speed_reference(corpus)
-        return rows + ([reference] if reference not in rows else [])
+        per_job = self.settings("speed", corpus)["rows_per_job"]
+        others = [r for r in rows if r != reference]
+        if per_job == 1 or not others:
+            groups = [[reference]] + [[r] for r in others]
+        else:
+            groups = [others[i:i + per_job] for i in range(0, len(others), per_job)]
+        return {group[0]: [reference] if group == [reference] else [reference, *group] for group in groups}
 
-    def speed_pair(self, corpus, row):
-        """What the row's job times, in this order: the reference, then the row itself."""
-        reference = self.speed_reference(corpus)
-        return [reference] if row == reference else [reference, row]
+    def speed_jobs(self, corpus):
+        return list(self.speed_groups(corpus))
+
+    def speed_job_rows(self, corpus, job):
+        """What the job times, in this order: the reference, then the job's rows."""
+        return self.speed_groups(corpus)[job]
 
     def speed_inputs(self, wc):
-        rows = self.speed_pair(wc.corpus, wc.system)
+        rows = self.speed_job_rows(wc.corpus, wc.system)
         own = {self.row_own_checkpoint(wc.corpus, r) for r in rows}
         data = {self.data_bin(wc.corpus, self.row_model(wc.corpus, r)) for r in rows}
         return sorted(own | data | {path for r in rows for path in self.row_files(wc.corpus, r)})
 
     def speed_rows_json(self, wc):
         rows = []
-        for r in self.speed_pair(wc.corpus, wc.system):
+        for r in self.speed_job_rows(wc.corpus, wc.system):
             system = self.row_model(wc.corpus, r)
             rows.append({"name": r, "model": self.row_spec(wc.corpus, r), "checkpoint": self.files(wc.corpus).checkpoint(system),
                          "data_bin": self.data_bin(wc.corpus, system), "subword": self.subword_method(wc.corpus, system)})
         return json.dumps(rows)
 
     def speed_row_csvs(self, wc):
-        """Every speed job's CSV of the corpus, the reference's own first."""
-        jobs = self.speed_jobs(wc.corpus)
-        reference = self.speed_reference(wc.corpus)
-        ordered = [reference] + [r for r in jobs if r != reference]
-        return [self.path("speed_row_csv", corpus=wc.corpus, system=r) for r in ordered]
+        """Every speed job's CSV of the corpus, the reference's own (or the first) first."""
+        return [self.path("speed_row_csv", corpus=wc.corpus, system=job) for job in self.speed_jobs(wc.corpus)]
 
     def speed_flags(self, wc):
         speed = self.settings("speed", wc.corpus)
@@ -677,10 +685,10 @@ class Workflow:
         test = speed["test_sentences"] or DEFAULT_TEST_SENTENCES
         return min(test, speed["max_sentences"] or test)
 
-    def speed_job_estimate_s(self, corpus, row):
-        """Estimated wall seconds of the speed job of `row` (one of speed_jobs(corpus))."""
+    def speed_job_estimate_s(self, corpus, job):
+        """Estimated wall seconds of a speed job (one of speed_jobs(corpus))."""
         speed = self.settings("speed", corpus)
-        models = [self.row_spec(corpus, r) for r in self.speed_pair(corpus, row)]
+        models = [self.row_spec(corpus, r) for r in self.speed_job_rows(corpus, job)]
         return job_seconds(models, self.speed_sentences(corpus), speed["batch_sizes"], speed["runs"],
                            speed["warmup_batches"], self.speed_threads(corpus),
                            gpu=speed["gpu"] and self.decoding_gpus > 0)
@@ -693,14 +701,16 @@ class Workflow:
             over = [row for row, m in minutes.items() if m > limit]
             if over:
                 row, speed = max(over, key=minutes.get), self.settings("speed", corpus)
+                timed = self.speed_job_rows(corpus, row)[1:] or [row]
                 raise config_error(
                     "compute.resources.measure_speed.runtime",
                     f"{len(over)} of the {len(minutes)} speed jobs of corpus {corpus} are estimated over their limit "
-                    f"of {limit} min; the longest, row '{row}' timed with the reference "
+                    f"of {limit} min; the longest, row{'s' * (len(timed) > 1)} "
+                    f"{', '.join(repr(r) for r in timed)} timed with the reference "
                     f"'{self.speed_reference(corpus)}', at {minutes[row]:,.0f} min ({minutes[row] / 60:.1f} h). "
                     f"Raise this runtime, or time less per job: speed.max_sentences ({self.speed_sentences(corpus)} "
-                    f"sentences now), speed.runs ({speed['runs']}) or speed.batch_sizes ({speed['batch_sizes']}), "
-                    f"globally or in corpora.{corpus}.speed (the estimate: natpipe/speed_estimate.py)"
+                    f"sentences now), speed.runs ({speed['runs']}), speed.batch_sizes ({speed['batch_sizes']}) "
+                    f"or speed.rows_per_job ({speed['rows_per_job']}), globally or in corpora.{corpus}.speed (the estimate: natpipe/speed_estimate.py)"
                     + ("; speed.test_sentences (unset) gives the test set's size, assumed "
                        f"{DEFAULT_TEST_SENTENCES:,}" if not speed["test_sentences"] else ""))
 

@@ -1,12 +1,13 @@
 # Speed: one protocol for every evaluation row (batch sizes x devices, alpha vs the reference).
-# One job per row times it together with the corpus's speed reference, in one invocation on one
-# node (alpha from the same run and device); speed_table gathers the rows' CSVs.
+# Each job times its rows (one per job, or speed.rows_per_job) together with the corpus's speed
+# reference, in one invocation on one node (alpha from the same run and device); speed_table
+# gathers the jobs' CSVs.
 
 
 rule measure_speed:
     input:
         data_bin=PATHS["data_bin"],
-        checkpoints=W.speed_inputs,  # the row's and the reference's checkpoints and the files their systems read
+        checkpoints=W.speed_inputs,  # the rows' and the reference's checkpoints and the files their systems read
     output:
         csv=PATHS["speed_row_csv"],
     params:

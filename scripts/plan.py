@@ -187,10 +187,11 @@ class Dag:
         return []
 
     def speed_files(self, corpus, rows) -> list[str]:
-        """What the speed columns of `rows` need: their speed jobs and the reference's."""
-        reference = self.w.speed_reference(corpus)
-        return [self.w.path("speed_row_csv", corpus=corpus, system=r) for r in {*rows, reference}
-                if r in self.w.speed_jobs(corpus)]
+        """What the speed columns of `rows` need: the speed jobs that time them, and the first
+        (the reference's own, or the first that times it)."""
+        jobs = self.w.speed_groups(corpus)
+        needed = [job for i, (job, timed) in enumerate(jobs.items()) if i == 0 or set(timed[1:]) & set(rows)]
+        return [self.w.path("speed_row_csv", corpus=corpus, system=job) for job in needed]
 
     def all_jobs(self) -> set:
         return self.needs(self.targets())

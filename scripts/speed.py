@@ -7,9 +7,9 @@ timed passes over all N sentences (model loading excluded; the GPU is synchronis
 row per system x device x batch x run. alpha = T(reference) / T(system) uses medians from the
 same invocation (run_id) on the same device, never numbers from another run.
 
-`measure` is one speed job (rules/speed.smk measure_speed): a row timed together with the
-corpus's speed reference (the reference's own job times it alone), so that every alpha pairs two
-timings of one run on one node. `aggregate` (speed_table) puts the jobs' CSVs into the corpus's
+`measure` is one speed job (rules/speed.smk measure_speed): its rows (one, or speed.rows_per_job)
+timed together with the corpus's speed reference (the reference's own job times it alone), so that
+every alpha pairs two timings of one run on one node. `aggregate` (speed_table) puts the jobs' CSVs into the corpus's
 speed.csv, every job's reference timings kept (the tables compute alpha per run from it), and
 writes the Table 10 markdown and Figure 1 with each row's timings from its own job.
 
@@ -168,7 +168,7 @@ def markdown(summary: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:
 
 
 def measure_main(args) -> None:
-    """One speed job: its rows (a row and the reference, or the reference alone) in one invocation."""
+    """One speed job: its rows (the reference, then the job's rows; or the reference alone) in one invocation."""
     rows = json.loads(args.rows)
     if args.reference not in [row["name"] for row in rows]:
         raise PipelineError(f"speed.reference: '{args.reference}' is not one of the rows {[r['name'] for r in rows]}")
@@ -192,14 +192,14 @@ def gather(paths: list[str], reference: str) -> tuple[pd.DataFrame, dict]:
         if list(part.columns) != COLUMNS:
             raise PipelineError(f"speed: {path} has columns {list(part.columns)}, expected {COLUMNS}")
         runs, systems = part["run_id"].unique(), list(part["system"].unique())
-        others = [s for s in systems if s != reference]
-        if len(runs) != 1 or reference not in systems or len(others) > 1:
+        if len(runs) != 1 or reference not in systems:
             raise PipelineError(f"speed: {path} is not one speed job's CSV (one run_id, the reference "
-                                f"'{reference}' and at most one other row): runs {list(runs)}, rows {systems}")
-        row = others[0] if others else reference
-        if row in own or any(runs[0] in p["run_id"].values for p in parts):
-            raise PipelineError(f"speed: row '{row}' or run {runs[0]} appears twice ({path})")
-        own[row] = runs[0]
+                                f"'{reference}' and the job's rows): runs {list(runs)}, rows {systems}")
+        rows = [s for s in systems if s != reference] or [reference]
+        twice = [row for row in rows if row in own]
+        if twice or any(runs[0] in p["run_id"].values for p in parts):
+            raise PipelineError(f"speed: row '{(twice or rows)[0]}' or run {runs[0]} appears twice ({path})")
+        own.update(dict.fromkeys(rows, runs[0]))
         parts.append(part)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
     if reference not in own and len(table):
@@ -229,7 +229,7 @@ def aggregate_main(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    job = commands.add_parser("measure", help="time the rows of one speed job (a row and the reference)")
+    job = commands.add_parser("measure", help="time the rows of one speed job (the reference, then its rows)")
     job.add_argument("--rows", required=True, help="JSON list of {name, model, checkpoint}")
     job.add_argument("--reference", required=True, help="row alpha is relative to")
     job.add_argument("--data-bin", required=True)

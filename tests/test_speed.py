@@ -124,10 +124,12 @@ def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
 # -- one job per row, the corpus's table from the jobs' CSVs ----------------------------------------
 
 
-def test_each_row_has_a_speed_job_that_times_it_with_the_reference():
-    """`snakemake speed` (default config): one measure_speed job per evaluation row, timing the
-    reference and the row in one invocation (the reference's own job: it alone), and one
-    speed_table job over every job's CSV that writes the corpus's speed.csv / .md / figure."""
+@pytest.mark.parametrize("rows_per_job", [None, 1, 5])
+def test_each_row_has_a_speed_job_that_times_it_with_the_reference(rows_per_job, tmp_path):
+    """`snakemake speed`: measure_speed jobs that each time the reference and their rows in one
+    invocation, and one speed_table job over every job's CSV that writes the corpus's speed.csv /
+    .md / figure. speed.rows_per_job 1: one job per evaluation row, and the reference's own that
+    times it alone; 5: the other rows five to a job; the default config: all rows in one job."""
     import json
     import re
     import shlex
@@ -136,7 +138,12 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference():
 
     from conftest import REPO, snakemake
 
-    out = snakemake("-n", "-p", "--forceall", "speed", check=True).stdout
+    extra = []
+    if rows_per_job:
+        override = tmp_path / "speed.yaml"
+        override.write_text(yaml.safe_dump({"corpora": {"sample_en_de": {"speed": {"rows_per_job": rows_per_job}}}}))
+        extra = ["--configfile", str(REPO / "config.yaml"), str(override)]
+    out = snakemake("-n", "-p", "--forceall", "speed", *extra, check=True).stdout
     jobs = [job for job in out.split("\n\n") if re.search(r"rule (measure_speed|speed_table):", job)]
     timed, table = {}, []
     for job in jobs:
@@ -152,10 +159,18 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference():
     corpus = config["corpora"]["sample_en_de"]
     rows = [row for s in corpus["systems"] for row in (config["models"][s].get("variants") or [s])]
     reference = corpus["teacher"]  # speed.reference is null
-    assert timed == {row: [reference] if row == reference else [reference, row] for row in rows}
+    others = [row for row in rows if row != reference]
+    assert rows[0] == reference and len(others) == 11
+    expected = {
+        None: {others[0]: [reference, *others]},  # config.yaml: rows_per_job 12
+        1: {row: [reference] if row == reference else [reference, row] for row in rows},
+        5: {others[0]: [reference, *others[:5]], others[5]: [reference, *others[5:10]],
+            others[10]: [reference, others[10]]},
+    }[rows_per_job]
+    assert timed == expected
     assert len(table) == 1 and table[0][2] == "aggregate"
     command = table[0]
-    assert command[-len(rows):] == [f"results/sample_en_de/speed/{r}.csv" for r in [reference] + rows[1:]]
+    assert command[-len(expected):] == [f"results/sample_en_de/speed/{job}.csv" for job in expected]
     assert [command[command.index(flag) + 1] for flag in ("--reference", "--csv", "--table", "--figure")] == [
         reference, "results/sample_en_de/speed.csv", "results/sample_en_de/speed.md",
         "results/sample_en_de/figures/acceleration.png"]
@@ -207,6 +222,30 @@ def test_the_speed_table_is_built_from_the_jobs_csvs_with_alpha_from_each_job(tm
     assert lines["| CMLM"][1:5] == ["10.00 ±0%", "3.00", "9.00 ±0%", "1.00"] and len(lines) == 4  # + the header
     assert "node-r0; node-r1; node-r2" in Path(out["table"]).read_text()  # the nodes the jobs ran on
     assert Path(out["figure"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_job_of_several_rows_gives_each_its_alpha_and_the_reference_its_first_run(tmp_path):
+    """speed.rows_per_job > 1: two jobs of two rows each, no job of the reference alone. Each row's
+    alpha pairs it with the reference of its own job; the reference's line is its first job's."""
+    import argparse
+
+    inputs = [job_csv(tmp_path / "NAT.csv", "r1", {"AT": {("cpu", 1): [10.0, 10.0]}, "NAT": {("cpu", 1): [2.0, 2.0]},
+                                                   "CMLM": {("cpu", 1): [5.0, 5.0]}}),
+              job_csv(tmp_path / "HRT.csv", "r2", {"AT": {("cpu", 1): [12.0, 12.0]}, "HRT": {("cpu", 1): [8.0, 8.0]},
+                                                   "CTC": {("cpu", 1): [3.0, 3.0]}})]
+    table, own = speed.gather(inputs, "AT")
+    assert own == {"NAT": "r1", "CMLM": "r1", "HRT": "r2", "CTC": "r2", "AT": "r1"} and len(table) == 12
+    out = {key: str(tmp_path / name) for key, name in (("csv", "speed.csv"), ("table", "speed.md"),
+                                                        ("figure", "acceleration.png"))}
+    speed.aggregate_main(argparse.Namespace(rows=inputs, reference="AT", **out))
+    lines = {line.split(" | ")[0]: line.split(" | ") for line in Path(out["table"]).read_text().splitlines()
+             if line.startswith("| ")}
+    # alpha by hand: 10/2, 10/5 in the first job, 12/8, 12/3 in the second; the AT's line from r1
+    assert [lines[f"| {row}"][2] for row in ("NAT", "CMLM", "HRT", "CTC", "AT")] == ["5.00", "2.00", "1.50", "4.00", "1.00"]
+    assert lines["| AT"][1] == "10.00 ±0%" and len(lines) == 6  # + the header
+    with pytest.raises(speed.PipelineError, match="row 'CMLM' or run r3 appears twice"):
+        speed.gather([inputs[0], job_csv(tmp_path / "again.csv", "r3", {"AT": {("cpu", 1): [1.0]},
+                                                                        "CMLM": {("cpu", 1): [1.0]}})], "AT")
 
 
 def test_a_csv_that_is_not_one_speed_job_is_refused(tmp_path):
@@ -304,8 +343,10 @@ def test_every_speed_job_of_every_preset_is_estimated_within_its_limit(preset):
     w = preset_workflow(preset)  # the check of the dry run passes
     limit = w.job_spec("measure_speed")["runtime"]
     for corpus in w.run:
-        estimates = {row: w.speed_job_estimate_s(corpus, row) for row in w.speed_jobs(corpus)}
-        assert set(estimates) >= set(w.rows_of(corpus)) and all(0 < s <= 60 * limit for s in estimates.values())
+        estimates = {job: w.speed_job_estimate_s(corpus, job) for job in w.speed_jobs(corpus)}
+        timed = {row for job in estimates for row in w.speed_job_rows(corpus, job)}
+        assert timed == set(w.rows_of(corpus)) | {w.speed_reference(corpus)}
+        assert all(0 < s <= 60 * limit for s in estimates.values())
 
 
 def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_change(tmp_path):
@@ -325,9 +366,10 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     assert result.returncode != 0
     message = next(line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config key"))
     assert "speed jobs of corpus sample_en_de are estimated over their limit of 10 min" in message
-    assert "row 'CMLM10' timed with the reference 'at_sample'" in message
+    # the sample times its 11 rows in one job (rows_per_job 12): the message names them all
+    assert "the longest, rows 'nat_sample', 'CMLM1', " in message and "'mtnat_ctc_sample' timed with the reference 'at_sample'" in message
     for setting in ("speed.max_sentences (32 sentences now)", "speed.runs (2)", "speed.batch_sizes ([1, 8, 16, 32])",
-                    "corpora.sample_en_de.speed"):
+                    "speed.rows_per_job (12)", "corpora.sample_en_de.speed"):
         assert setting in message
 
 
