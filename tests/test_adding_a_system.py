@@ -42,7 +42,7 @@ def test_a_new_folder_under_natpipe_systems_runs_through_the_whole_dag(repo_with
     # teacher + toy trained, both decoded and scored, distillation for the toy's data, speed, tables
     assert jobs["train_model"] == "2" and jobs["translate_test"] == "2" and jobs["score"] == "2"
     assert jobs["distill_shard"] == "2" and "synthetic_masking" not in jobs
-    assert jobs["measure_speed"] == "2" and jobs["speed_table"] == "1"  # one speed job per row, one table
+    assert jobs["measure_speed"] == "1" and jobs["speed_table"] == "1"  # the sample's rows in one speed job, one table
     train = next(line for line in out.splitlines() if "train.py" in line and "toy_sample" in line)
     words = shlex.split(train.split(">")[0])
     model = json.loads(words[words.index("--model") + 1])

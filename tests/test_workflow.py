@@ -24,11 +24,12 @@ def test_default_dry_run_lists_the_whole_pipeline():
     counts = job_counts(result.stdout)
     # eight models (AT teacher, vanilla NAT, CMLM, HRT, Fully-NAT KD+CTC / +VAE / +GLAT, MT-NAT); twelve
     # rows (CMLM1/4/10 from the CMLM; greedy, beam 20 + LM and NPD rows from the VAE model); the LM, its
-    # weights tuned for the beam + LM row, the latent PCA, one table per paper, the learning curves
+    # weights tuned for the beam + LM row, the latent PCA, one table per paper, the learning curves;
+    # the sample times all its rows in one speed job (speed.rows_per_job 12)
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
                       "apply_subword": 6, "binarize": 1, "train_model": 8, "average_checkpoints": 8,
                       "translate_test": 12, "score": 12, "summary_table": 1, "distill_shard": 2,
-                      "distill_merge": 1, "binarize_distill": 1, "measure_speed": 12, "speed_table": 1,
+                      "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "speed_table": 1,
                       "synthetic_masking": 1,
                       "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 3,
                       "learning_curves": 1, "all": 1}
@@ -36,8 +37,8 @@ def test_default_dry_run_lists_the_whole_pipeline():
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():
     speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
-    # one speed job per row (each with the reference), one table of them
-    assert speed["measure_speed"] == 12 and speed["speed_table"] == 1
+    # one speed job for the sample's rows (with the reference), one table of it
+    assert speed["measure_speed"] == 1 and speed["speed_table"] == 1
     assert speed["train_model"] == 8 and speed["tune_lm_weights"] == 1
     assert "translate_test" not in speed and "synthetic_masking" not in speed
     synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
@@ -154,7 +155,9 @@ def test_cluster_resources_and_partitions_come_from_the_config(tmp_path):
         "gpus_per_training_job": 2, "gpus_per_decoding_job": 1,
         "slurm": {"partition": "short", "gpu_partition": "a100", "account": "nmt", "gpu_model": "a100"},
         "resources": {"default": {"runtime": 30, "mem_mb": 2000, "cpus": 3},
-                      "train_model": {"runtime": 2880, "mem_mb": 64000, "cpus": 16}}}}))
+                      "train_model": {"runtime": 2880, "mem_mb": 64000, "cpus": 16},
+                      # the sample's one speed job (12 rows) is estimated at ~42 min (it runs ~4)
+                      "measure_speed": {"runtime": 120}}}}))
     # --cores: a dry run otherwise caps threads at 1
     result = snakemake("-n", "--forceall", "--cores", "64", "--profile", "profiles/slurm", f"--configfile={overlay}", "distill",
                        check=True)
