@@ -97,7 +97,8 @@ def test_a_row_is_its_model_with_the_variant_merged_and_the_files_its_system_rea
         assert rows[name]["generate"]["iterations"] == spec["iterations"]
         assert w.row_model("sample_en_de", name) == "cmlm_sample" and w.row_files("sample_en_de", name) == []
     assert all("paper_name" not in spec for spec in rows.values())  # labels never reach the decoder
-    speed = w.speed_inputs(SimpleNamespace(corpus="sample_en_de", system=lm_row))  # the LM row's job, with the reference
+    job = next(j for j in w.speed_jobs("sample_en_de") if lm_row in w.speed_job_rows("sample_en_de", j))
+    speed = w.speed_inputs(SimpleNamespace(corpus="sample_en_de", system=job))  # the LM row's job, with the reference
     assert teacher in speed and "results/sample_en_de/distill/at_sample/lm.arpa.bin" in speed and len(speed) == len(set(speed))
 
 
