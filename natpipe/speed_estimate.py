@@ -31,7 +31,7 @@ What a row costs per sentence on device d at batch size B:
 * threads: HRT does not give its thread count; torch's default is one per physical core, 16 on
   an E5-2683 v4. CPU time is taken to scale linearly with threads below that (an upper bound:
   decoding at small batches gains less from threads), so 2 threads count 8x Table 10's CPU time.
-* A job: START_S, then per row (the row and the reference, once if they are the same) LOAD_S and,
+* A job: START_S, then per row (the job's rows and the reference, once each) LOAD_S and,
   per device and batch size, `warmup_batches` batches and `runs` passes over the sentences.
 
 Deliberately simple and conservative (it should overestimate): it does not know the test set's

@@ -58,7 +58,7 @@ PATHS = {
     "translate_stats": "results/{corpus}/{system}/test.translate.json",
     "bleu": "results/{corpus}/{system}/test.bleu.json",
     "speed_csv": "results/{corpus}/speed.csv",
-    "speed_row_csv": "results/{corpus}/speed/{system}.csv",  # one speed job's: the row and the reference
+    "speed_row_csv": "results/{corpus}/speed/{system}.csv",  # one speed job's (named by its first row): its rows and the reference
     "speed_md": "results/{corpus}/speed.md",
     "speed_figure": "results/{corpus}/figures/acceleration.png",
     "synthetic_csv": "results/{corpus}/synthetic.csv",

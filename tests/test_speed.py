@@ -1,5 +1,6 @@
-"""Speed protocol arithmetic: medians, alpha only within one run and device, the Table 10 layout; one
-speed job per row and the corpus table gathered from their CSVs; the runtime estimate of a job."""
+"""Speed protocol arithmetic: medians, alpha only within one run and device, the Table 10 layout; the
+speed jobs (speed.rows_per_job rows each) and the corpus table gathered from their CSVs; the runtime
+estimate of a job."""
 import math
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
                for r in rows)
 
 
-# -- one job per row, the corpus's table from the jobs' CSVs ----------------------------------------
+# -- the speed jobs, the corpus's table from the jobs' CSVs -------------------------------------------
 
 
 @pytest.mark.parametrize("rows_per_job", [None, 1, 5])
@@ -142,7 +143,7 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference(rows_per_job,
     if rows_per_job:
         override = tmp_path / "speed.yaml"
         override.write_text(yaml.safe_dump({"corpora": {"sample_en_de": {"speed": {"rows_per_job": rows_per_job}}}}))
-        extra = ["--configfile", str(REPO / "config.yaml"), str(override)]
+        extra = ["--configfile", str(override)]
     out = snakemake("-n", "-p", "--forceall", "speed", *extra, check=True).stdout
     jobs = [job for job in out.split("\n\n") if re.search(r"rule (measure_speed|speed_table):", job)]
     timed, table = {}, []
