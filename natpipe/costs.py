@@ -222,14 +222,17 @@ def shape(model: dict) -> dict:
         primary = 1.0 / (1.0 + curriculum.get("lambda", 1.0)) if curriculum.get("enabled", True) else 1.0
         passes = primary * (1.0 + 1.0 / k) + (1.0 - primary) * 2.0
     no_grad = 1.0 if model.get("glancing") == "glat" else 0.0  # GLAT's first decoding pass
-    return {"decoder_ratio": ratio, "passes": passes, "forward_only": no_grad, "ar_decoders": ar_decoders(model)}
+    # hint-NART's frozen AR teacher (its size: the hints pair its layers) runs forward on every batch
+    teacher = 1.0 if model.get("hint_lambda") or model.get("hint_mu") else 0.0
+    return {"decoder_ratio": ratio, "passes": passes, "forward_only": no_grad, "ar_decoders": ar_decoders(model),
+            "teacher_forward": teacher}
 
 
 def train_flops_per_token(model: dict, vocab: int) -> float:
     p, s = matmul_params(model, vocab), shape(model)
     decoder = (p["decoder"] + p["output"]) * s["decoder_ratio"]
     return (6.0 * (p["encoder"] + s["passes"] * decoder + p["posterior"] + s["ar_decoders"] * p["ar"])
-            + 2.0 * s["forward_only"] * decoder)
+            + 2.0 * s["forward_only"] * decoder + 2.0 * s["teacher_forward"] * (p["encoder"] + p["decoder"] + p["output"]))
 
 
 def decode_flops_per_sentence(model: dict, vocab: int, src_len: float, tgt_len: float, beam: int | None = None) -> float:
@@ -237,7 +240,8 @@ def decode_flops_per_sentence(model: dict, vocab: int, src_len: float, tgt_len: 
     (`model["generate"]`, a row's variant merged in): autoregressive beam search over every target
     token; iterative refinement (`iterations` x length beam); HRT's Skip-AT beam over 1/k of the
     target and one Skip-CMLM pass per completed hypothesis; Fully NAT's one pass over the upsampled
-    length per NPD candidate (its CTC beam search and LM run on the CPU: not counted)."""
+    length per NPD candidate (its CTC beam search and LM run on the CPU: not counted); hint-NART's
+    pass over its 2B+1 length candidates and, with B > 0, the teacher's forced pass over them."""
     p, generate = matmul_params(model, vocab), model.get("generate") or {}
     step = p["decoder"] + p["output"]
     beam = beam or generate.get("beam", 5)
@@ -247,6 +251,9 @@ def decode_flops_per_sentence(model: dict, vocab: int, src_len: float, tgt_len: 
         target = beam * step * tgt_len / model["chunk_size"] + generate.get("b_nat", 1) * step * tgt_len
     elif "npd" in generate:
         target = generate.get("npd", 1) * step * tgt_len * shape(model)["decoder_ratio"]
+    elif "halfwidth" in generate:  # hint-NART: 2B+1 length candidates, the teacher's forced pass over them
+        candidates = 2 * generate["halfwidth"] + 1
+        target = candidates * step * tgt_len * (2 if candidates > 1 else 1)
     else:
         target = beam * step * tgt_len
     return 2.0 * (p["encoder"] * src_len + target)

@@ -213,6 +213,18 @@ def metric_name(metric: str, src: str, tgt: str) -> str:
             "sacrebleu": f"sacrebleu_{src}_{tgt}"}.get(metric, metric)
 
 
+def benchmark_of(row: dict, benchmarks: dict) -> str | None:
+    """The paper benchmark (a key of `benchmarks`: name -> (src, tgt)) a row is compared with: the
+    corpus of that name, else, by the row's language pair, the IWSLT benchmark for an iwslt* corpus
+    and the WMT one for any other (None: the paper has none). WMT14 De-En and IWSLT14 De-En share a
+    pair, so the pair alone cannot decide."""
+    if row["corpus"] in benchmarks:
+        return row["corpus"]
+    family = "iwslt" if row["corpus"].startswith("iwslt") else "wmt"
+    return next((name for name, pair in benchmarks.items()
+                 if name.startswith(family) and pair == (row["src"], row["tgt"])), None)
+
+
 def bleu_column(bleu: dict, label: str = "bleu") -> Column:
     return Column(label, lambda row: bleu.get((row["corpus"], row["row"])),
                   lambda row: metric_name("bleu", row["src"], row["tgt"]))

@@ -146,15 +146,17 @@ def speed_table(tiny_run):
 
 
 def test_speed_csv_has_one_row_per_system_device_batch_and_run(tiny_run):
-    """One speed job per row, each timing the row and the reference (at_tiny's own job: at_tiny
-    alone); speed.csv keeps every job's timings, the reference's included."""
+    """rows_per_job 4: the 12 rows besides the reference in jobs of 4, in config order, each job
+    also timing the reference; speed.csv keeps every job's timings, the reference's included."""
     table = speed_table(tiny_run)
-    timed = 1 + 2 * (len(ROWS) - 1)  # system timings: the reference's own job, then row + reference
+    k = SPEED["rows_per_job"]
+    groups = [ROWS[1:][i:i + k] for i in range(0, len(ROWS) - 1, k)]
+    timed = len(ROWS) - 1 + len(groups)  # system timings: every row once, the reference once per job
     assert len(table) == timed * len(SPEED["batch_sizes"]) * SPEED["runs"]  # CPU only here
     assert set(table["system"]) == set(ROWS) and set(table["device"]) == {"cpu"}
     jobs = table.groupby("run_id")["system"].unique()
-    assert len(jobs) == len(ROWS) and (table["status"] == "ok").all()
-    assert sorted(sorted(set(systems) - {"at_tiny"}) for systems in jobs) == sorted([[r] for r in ROWS[1:]] + [[]])
+    assert len(jobs) == len(groups) == 3 and (table["status"] == "ok").all()
+    assert sorted(sorted(set(systems) - {"at_tiny"}) for systems in jobs) == sorted(sorted(g) for g in groups)
     assert all("at_tiny" in systems for systems in jobs)
     assert (table["n_sentences"] == SPEED["max_sentences"]).all() and (table["threads"] == 2).all()
     assert sorted(set(table["batch_size"])) == SPEED["batch_sizes"] and set(table["run"]) == {0, 1}
@@ -309,6 +311,35 @@ def test_mtnat_trains_its_weak_ar_decoders_and_decodes_without_them(tiny_run):
     assert result["n_sentences"] == N_HELDOUT and "repetition" in result
 
 
+def test_hint_nart_learns_from_the_teachers_hints_and_rescores_length_candidates(tiny_run):
+    """The hint-NART row reads at_tiny's checkpoint in training (Eq. 3's terms in its log), takes
+    C from the distilled training data, decodes 5 length candidates rescored by the teacher, and
+    stands in the paper table."""
+    import torch
+
+    corpus = tiny_run / "results/tiny_en_de"
+    log = (tiny_run / "logs/train/tiny_en_de/hint_tiny.log").read_text(encoding="utf-8")
+    assert "--criterion hint_nart_loss --label-smoothing 0.1 --hint-lambda 15.0 --hint-mu 4.0" in log
+    assert "--hint-teacher-path results/tiny_en_de/at_tiny/checkpoint.avg.pt" in log and "distill/at_tiny/data-bin" in log
+    final = [line for line in log.splitlines() if line.startswith("INFO:train:epoch")][-1]
+    assert "hint_hid" in final and "hint_align" in final and "num_updates 30" in final
+    pairs = zip(*((corpus / f"distill/at_tiny/train.{side}").read_text(encoding="utf-8").splitlines()
+                  for side in ("src", "tgt")))
+    differences = [len(tgt.split()) - len(src.split()) for src, tgt in pairs]
+    state = torch.load(corpus / "hint_tiny/checkpoint.avg.pt", map_location="cpu", weights_only=False)
+    assert float(state["model"]["length_offset"]) == pytest.approx(sum(differences) / len(differences), abs=1e-4)
+    rescored = (tiny_run / "logs/evaluate/tiny_en_de/HINT_B2.translate.log").read_text(encoding="utf-8")
+    assert "--length-halfwidth 2 --beam 1 --max-tokens 2000 --rescore-teacher-path results/tiny_en_de/at_tiny/checkpoint.avg.pt" in rescored
+    for row in ("HINT", "HINT_B2"):
+        result = json.loads((corpus / row / "test.bleu.json").read_text())
+        assert result["n_sentences"] == N_HELDOUT and "repetition" in result
+    markdown = (tiny_run / "results/tables/hint_nart.md").read_text(encoding="utf-8")
+    table1 = markdown.split("## Table 1")[1].split("\n## ")[0]
+    assert any("| HINT_B2 |" in line and "21.11" not in line for line in table1.splitlines())
+    assert any("| HINT |" in line and "NART w/ hints [vs wmt14_en_de, cpu]" in line and "21.11" in line
+               for line in table1.splitlines())
+
+
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
     """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
     what depends on it, nothing else. Runs last: it changes the run's config."""
@@ -318,8 +349,8 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
     assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 3,
-                      "learning_curves": 1, "all": 1}  # at_tiny_md's speed job alone
+                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 4,
+                      "learning_curves": 1, "all": 1}  # the speed job of at_tiny_md's group alone
     # run up to the model's BLEU only (its speed job and the speed table would follow otherwise)
     snakemake("results/tiny_en_de/at_tiny_md/test.bleu.json", *args, "--cores", "2", check=True, timeout=600)
     done = json.loads((tiny_run / "results/tiny_en_de/at_tiny_md/train.done.json").read_text())

@@ -13,7 +13,8 @@ import natpipe.systems.fully_nat.criterion as fully_nat_criterion
 from natpipe.blocks.ctc import collapse
 from natpipe.blocks.glancing import glance_counts, glance_mask, levenshtein
 from natpipe.systems.fully_nat.criterion import FullyNATLoss, targets_without_eos
-from natpipe.systems.fully_nat.generator import FullyNATGenerator, teacher_scores
+from natpipe.blocks.teacher_scoring import teacher_scores
+from natpipe.systems.fully_nat.generator import FullyNATGenerator
 
 
 def vocabulary():

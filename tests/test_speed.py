@@ -161,12 +161,12 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference(rows_per_job,
     rows = [row for s in corpus["systems"] for row in (config["models"][s].get("variants") or [s])]
     reference = corpus["teacher"]  # speed.reference is null
     others = [row for row in rows if row != reference]
-    assert rows[0] == reference and len(others) == 11
+    assert rows[0] == reference and len(others) == 13
     expected = {
-        None: {others[0]: [reference, *others]},  # config.yaml: rows_per_job 12
+        None: {others[0]: [reference, *others]},  # config.yaml: rows_per_job 14
         1: {row: [reference] if row == reference else [reference, row] for row in rows},
         5: {others[0]: [reference, *others[:5]], others[5]: [reference, *others[5:10]],
-            others[10]: [reference, others[10]]},
+            others[10]: [reference, *others[10:]]},
     }[rows_per_job]
     assert timed == expected
     assert len(table) == 1 and table[0][2] == "aggregate"
@@ -367,10 +367,10 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     assert result.returncode != 0
     message = next(line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config key"))
     assert "speed jobs of corpus sample_en_de are estimated over their limit of 10 min" in message
-    # the sample times its 11 rows in one job (rows_per_job 12): the message names them all
-    assert "the longest, rows 'nat_sample', 'CMLM1', " in message and "'mtnat_ctc_sample' timed with the reference 'at_sample'" in message
+    # the sample times its 13 rows in one job (rows_per_job 14): the message names them all
+    assert "the longest, rows 'nat_sample', 'CMLM1', " in message and "'HINT_B4' timed with the reference 'at_sample'" in message
     for setting in ("speed.max_sentences (32 sentences now)", "speed.runs (2)", "speed.batch_sizes ([1, 8, 16, 32])",
-                    "speed.rows_per_job (12)", "corpora.sample_en_de.speed"):
+                    "speed.rows_per_job (14)", "corpora.sample_en_de.speed"):
         assert setting in message
 
 

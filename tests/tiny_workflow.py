@@ -31,10 +31,14 @@ TINY_FNAT = {**TINY, "kind": "fnat", "arch": "fully_nat_transformer", "data": "d
 TINY_MTNAT = {**TINY, "kind": "mtnat", "arch": "mtnat_transformer", "data": "distill", "loss": "ce", "paper_name": "MTNAT",
               "glancing": "rnd", "ar_attach": "decoder+encoder", "ar_share": True, "ar_layer_dropout": True,
               "generate": {}}
+# Hint-based NART with both hints from at_tiny (same depth and heads), decoded at T_x + C and with
+# 5 length candidates rescored by the teacher
+TINY_HINT = {**TINY, "kind": "hint_nart", "arch": "hint_nart_transformer", "data": "distill", "paper_name": "HINT",
+             "generate": {"max_tokens": 2000}, "variants": {"HINT": {}, "HINT_B2": {"halfwidth": 2}}}
 ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd",
-        "mtnat_tiny"]
-# 11 speed jobs, each timing its row and the reference: the first 8 test sentences keep them short
-SPEED = {"batch_sizes": [1, 4, 8], "runs": 2, "warmup_batches": 1, "max_sentences": 8,
+        "mtnat_tiny", "HINT", "HINT_B2"]
+# 3 speed jobs of 4 rows (in ROWS order), each also timing the reference; the first 8 test sentences
+SPEED = {"batch_sizes": [1, 4, 8], "runs": 2, "warmup_batches": 1, "max_sentences": 8, "rows_per_job": 4,
          "test_sentences": N_HELDOUT}  # the runtime estimate assumes newstest2014's 3,003 otherwise
 
 
@@ -57,10 +61,11 @@ def tiny_config(work: Path) -> dict:
                            "subword": {"method": "bpe", "operations": 200}},
             "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
             "teacher": "at_tiny",
-            "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "mtnat_tiny"]}},
+            "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "mtnat_tiny",
+                        "hint_tiny"]}},
         "models": {"at_tiny": {**TINY, "paper_name": "AT"}, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
                    "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT, "fnat_tiny": TINY_FNAT,
-                   "mtnat_tiny": TINY_MTNAT},
+                   "mtnat_tiny": TINY_MTNAT, "hint_tiny": TINY_HINT},
         "ctc_lm": {"alpha_grid": [0.0, 0.5], "beta_grid": [0.0, 1.0]},
         "speed": SPEED,
         "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},

@@ -1,4 +1,5 @@
-"""Decoder lengths and decoder inputs of a fully NAT model (Gu & Kong 2021, Appendix A).
+"""Decoder lengths and decoder inputs of NAT models: Fully NAT's (Gu & Kong 2021, Appendix A) and the
+uniform copy (Gu et al. 2018) that hint-NART's decoder reads.
 
 CTC needs a decoder longer than the target, so its length is lambda x the source length; CE and
 AXE use a target-sized decoder. Either way the decoder input is SoftCopy (Wei et al. 2019): each
@@ -54,3 +55,27 @@ def soft_copy(source: torch.Tensor, src_mask: torch.Tensor, tgt_lengths: torch.T
     width = weights.size(1)
     tgt_mask = torch.arange(width, device=weights.device)[None, :] < tgt_lengths.to(weights.device)[:, None]
     return torch.bmm(weights.to(source.dtype), source), tgt_mask
+
+
+def uniform_copy_indices(src_lengths: torch.Tensor, tgt_lengths: torch.Tensor) -> torch.Tensor:
+    """B x T source positions of the uniform copy (Gu et al. 2018; hint-NART §2): target position
+    t (from 0) reads source position round(t * T_x / T_y), halves rounded up and clamped to the
+    last source token; positions past T_y read 0. Counted among real source tokens."""
+    src_lengths, tgt_lengths = src_lengths.long(), tgt_lengths.long().to(src_lengths.device)
+    width = int(tgt_lengths.max()) if tgt_lengths.numel() else 0
+    t = torch.arange(width, device=src_lengths.device)[None, :]
+    # integer arithmetic: floor((2 t T_x + T_y) / (2 T_y)) = round-half-up of t T_x / T_y, exactly
+    index = (2 * t * src_lengths[:, None] + tgt_lengths[:, None]) // (2 * tgt_lengths[:, None].clamp(min=1))
+    index = torch.minimum(index, (src_lengths[:, None] - 1).clamp(min=0))
+    return index.masked_fill(t >= tgt_lengths[:, None], 0)
+
+
+def uniform_copy(source: torch.Tensor, src_mask: torch.Tensor, tgt_lengths: torch.Tensor):
+    """The uniform copy of `source` (B x S x C, real tokens contiguous where `src_mask`, left or right
+    padded) to `tgt_lengths` positions: (B x T x C inputs, B x T mask), padded positions zero."""
+    src_mask = src_mask.bool()
+    index = uniform_copy_indices(src_mask.sum(1), tgt_lengths)
+    tgt_mask = torch.arange(index.size(1), device=index.device)[None, :] < tgt_lengths.to(index.device)[:, None]
+    column = index + src_mask.long().argmax(1, keepdim=True)  # the first real token's column
+    copied = source.gather(1, column.unsqueeze(-1).expand(-1, -1, source.size(-1)))
+    return copied * tgt_mask.unsqueeze(-1).to(copied), tgt_mask

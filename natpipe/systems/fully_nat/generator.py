@@ -18,21 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from natpipe.blocks.latent import sample_gaussian
-
-
-def teacher_scores(teacher, src_tokens, src_lengths, hypotheses: list[list[int]], pad: int, eos: int) -> torch.Tensor:
-    """log p(y </s> | x) of each hypothesis under an AT model (row i of the source batch for hypothesis i)."""
-    width = max(len(h) for h in hypotheses) + 1
-    prev = torch.full((len(hypotheses), width), pad, dtype=torch.long)
-    target = torch.full((len(hypotheses), width), pad, dtype=torch.long)
-    for row, tokens in enumerate(hypotheses):
-        prev[row, :len(tokens) + 1] = torch.tensor([eos] + tokens)
-        target[row, :len(tokens) + 1] = torch.tensor(tokens + [eos])
-    device = src_tokens.device
-    prev, target = prev.to(device), target.to(device)
-    logits, _ = teacher(src_tokens, src_lengths, prev)
-    lprobs = F.log_softmax(logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    return (lprobs * target.ne(pad)).sum(1)
+from natpipe.blocks.teacher_scoring import best_candidates, teacher_scores
+from natpipe.decoding.hypotheses import hypothesis
 
 
 class FullyNATGenerator:
@@ -113,15 +100,5 @@ class FullyNATGenerator:
             rows = torch.arange(batch, device=src_tokens.device).repeat(self.npd_samples)
             scores = teacher_scores(self.teacher, src_tokens.index_select(0, rows), src_lengths.index_select(0, rows),
                                     [tokens for tokens, _ in candidates], self.pad, self.eos).view(self.npd_samples, batch)
-            choice = (scores.argmax(0) * batch + torch.arange(batch, device=scores.device)).tolist()
-        results = []
-        for row in choice:
-            tokens, score = candidates[row]
-            tokens = tokens + [self.eos]
-            results.append([{
-                "tokens": torch.tensor(tokens, device=src_tokens.device),
-                "score": score,
-                "positional_scores": torch.full((len(tokens),), score / len(tokens)),
-                "attention": None, "alignment": None,
-            }])
-        return results
+            choice = best_candidates(scores)
+        return [hypothesis(*candidates[row], self.eos, src_tokens.device) for row in choice]

@@ -34,7 +34,7 @@ import pandas as pd
 from natpipe.systems.fully_nat.system import FullyNAT
 from natpipe.systems.fully_nat.tables import fnat_decoding
 from natpipe.systems.mtnat.system import MultiTaskNAT
-from natpipe.tables import Column, comparison_section, fmt
+from natpipe.tables import Column, benchmark_of, comparison_section, fmt
 
 # The paper's benchmarks (its columns) and their language pairs.
 BENCHMARKS = {"wmt14_en_de": ("en", "de"), "wmt14_de_en": ("de", "en"), "wmt16_en_ro": ("en", "ro"),
@@ -56,11 +56,7 @@ BEAM = 20  # Table 1's "beam search=20"
 
 def benchmark(row: dict) -> str | None:
     """The paper's column for this row's corpus (see the module docstring); None: no column."""
-    if row["corpus"] in BENCHMARKS:
-        return row["corpus"]
-    family = "iwslt" if row["corpus"].startswith("iwslt") else "wmt"
-    return next((name for name, pair in BENCHMARKS.items()
-                 if name.startswith(family) and pair == (row["src"], row["tgt"])), None)
+    return benchmark_of(row, BENCHMARKS)
 
 
 def is_mtnat(row: dict) -> bool:
