@@ -159,3 +159,19 @@ def test_measure_writes_throughputs_that_the_plan_then_uses(tmp_path):
     hours = default["max_update"] * 256 * default.get("update_freq", 1) / entry["batch_tokens_per_s"] / 3600
     plan = plan_json("--configfile", overlay, "--throughput", out)
     assert plan["train_model"]["at_sample"] == pytest.approx(hours, rel=1e-9)
+
+
+def test_hint_nart_cost_adds_the_teachers_forward_pass_and_rescoring():
+    """Training: the student's 6 x (encoder + decoder + output) per token plus the frozen teacher's
+    forward pass, 2 x the same (the hints pair layers, so the teacher has the student's size); none
+    without hints. Decoding: one pass at the single length; with B > 0, 2B+1 candidates and the
+    teacher's forced pass over them."""
+    model = {"kind": "hint_nart", "encoder_layers": 6, "decoder_layers": 6, "embed_dim": D, "ffn_dim": FFN, "heads": 8,
+             "hint_lambda": 15.0, "hint_mu": 4.0, "generate": {"halfwidth": 0}}
+    assert costs.train_flops_per_token(model, VOCAB) == pytest.approx(8 * (ENCODER + DECODER), rel=1e-12)
+    plain = {**model, "hint_lambda": 0, "hint_mu": 0}
+    assert costs.train_flops_per_token(plain, VOCAB) == pytest.approx(6 * (ENCODER + DECODER), rel=1e-12)
+    single = costs.decode_flops_per_sentence(model, VOCAB, 20, 22)
+    assert single == pytest.approx(2 * (20 * ENCODER + 22 * DECODER), rel=1e-12)
+    rescored = costs.decode_flops_per_sentence({**model, "generate": {"halfwidth": 4}}, VOCAB, 20, 22)
+    assert rescored == pytest.approx(2 * (20 * ENCODER + 2 * 9 * 22 * DECODER), rel=1e-12)

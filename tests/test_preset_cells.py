@@ -7,7 +7,7 @@ lose a cell; and the table itself checked against the published CSVs, so that it
 Main tables: HRT Tables 3 (WMT, four directions) and 4 (NIST Zh->En), Fully NAT Tables 2 (WMT, four
 directions) and 3 (WMT20 Ja->En), and every table of MT-NAT with numbers (Tables 1, 2, 5, 6: WMT14/16
 and IWSLT14; Table 3: IWSLT14, whose training time and #params the MT-NAT table prints as the paper's
-only, beside our row). Only the systems the papers trained themselves: the rows copied from other
+only, beside our row), and both tables of hint-based NART (Table 1: WMT14 and IWSLT14; Table 2: IWSLT14). Only the systems the papers trained themselves: the rows copied from other
 works, and SAT, are listed in SKIPPED_SYSTEMS with the reason.
 """
 import copy
@@ -21,6 +21,7 @@ from snakemake.utils import update_config
 
 from conftest import REPO
 from natpipe.systems.fully_nat import tables as fnat
+from natpipe.systems.hint_nart import tables as hint
 from natpipe.systems.hrt import tables as hrt
 from natpipe.systems.mtnat import tables as mtnat
 from natpipe.tables import meant_for
@@ -81,6 +82,15 @@ def mtnat_table2(run: str) -> set:
 MTNAT_TABLE3 = {("iwslt14_de_en", "MTNAT", setting) for setting in ("", "share", "layer_dropout",
                                                                    "share+layer_dropout")} | {("iwslt14_de_en", "CTC", "")}
 
+# Hint-based NART: Table 1's teacher, single-length and B = 4 rows; Table 2's loss terms.
+HINT_RUNS = ("wmt14_en_de", "wmt14_de_en", "iwslt14_de_en")
+HINT_TERMS = ("nll", "nll+align", "nll+align+hid")
+
+
+def hint_table1(run: str) -> set:
+    return {(run, "AT", ""), (run, "HINT", ""), (run, "HINT", "B=4")}
+
+
 # (paper, table, metric) -> {(run, paper system, setting)}: the rows behind each published cell.
 CELLS = {
     # HRT Table 3 "Our implementations" (AT + Raw, AT-20L + Raw, HRT / HRT-20L + MixDistill).
@@ -121,6 +131,14 @@ CELLS = {
     **{("mtnat", "table6", f"bleu_{run}"): {(run, "AT", ""), (run, "Vanilla-NAR", ""), (run, "CTC", ""),
                                            (run, "MTNAT", "CTC+GLAT")}
        for run in ("wmt14_en_de", "wmt14_de_en", "iwslt14_de_en")},
+    # Hint-based NART Table 1: BLEU per benchmark; latency and speed-up are one number per system
+    # (the paper's own platform), read by each benchmark's rows. Table 2: the IWSLT14 ablation, with
+    # the long-sentence BLEU and §3.3's repetition rates.
+    **{("hint_nart", "table1", f"bleu_{run}"): hint_table1(run) for run in HINT_RUNS},
+    **{("hint_nart", "table1", metric): {cell for run in HINT_RUNS for cell in hint_table1(run)}
+       for metric in ("latency_ms", "speedup")},
+    **{("hint_nart", "table2", f"{metric}_iwslt14_de_en"): {("iwslt14_de_en", "HINT", s) for s in settings}
+       for metric, settings in (("bleu", HINT_TERMS), ("bleu_long", HINT_TERMS), ("repetition", (HINT_TERMS[0], HINT_TERMS[2])))},
 }
 
 # Published rows of these tables that are no system the paper trained, or no system natpipe has.
@@ -140,7 +158,7 @@ SKIPPED_SYSTEMS = {
 # Published columns that are no measurement: the number of decoder passes is a property of the system.
 SKIPPED_METRICS = {("fully_nat", "table2", "iterations"): "the decoding's passes (N, 10, 1), not a measured number"}
 MAIN_TABLES = {"hrt": ("table3", "table4"), "fully_nat": ("table2", "table3"),
-               "mtnat": ("table1", "table2", "table3", "table5", "table6")}
+               "mtnat": ("table1", "table2", "table3", "table5", "table6"), "hint_nart": ("table1", "table2")}
 
 
 def published_cells() -> set:
@@ -183,6 +201,8 @@ def placement(paper: str):
                                                      for metric in hrt.HRT_TABLES[table][1]]
     if paper == "mtnat":
         return mtnat.mtnat_setting, lambda table, rows: mtnat.mtnat_columns(table, rows, {}, {})
+    if paper == "hint_nart":
+        return hint.hint_setting, lambda table, rows: hint.hint_columns(table, {}, EMPTY_SPEED, {})
     return fnat.fully_nat_setting, lambda table, rows: fnat.fully_nat_columns(table, rows, {}, EMPTY_SPEED, {}, {})
 
 
