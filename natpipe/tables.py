@@ -207,6 +207,18 @@ def comparison_section(title: str, table: str, entries: list[tuple[dict, str, st
     return section(title, header, body, note)
 
 
+def paper_sections(titles: dict, notes: dict, rows: list[dict], setting: Callable, shown: Callable,
+                   columns: Callable, paper: dict) -> list[str]:
+    """One comparison_section per table (`titles`: table -> title, in order): the rows that
+    `setting(table, row)` places (None: not in it), printed as `shown(table, row, setting)`, with
+    `columns(table)`."""
+    lines = []
+    for table, title in titles.items():
+        entries = [(row, key, shown(table, row, key)) for row in rows if (key := setting(table, row)) is not None]
+        lines += comparison_section(title, table, entries, columns(table), paper, notes.get(table))
+    return lines
+
+
 def metric_name(metric: str, src: str, tgt: str) -> str:
     """The CSV's metric key: BLEU and SacreBLEU are per language pair (bleu_en_de), other metrics are not."""
     return {"bleu": f"bleu_{src}_{tgt}", "bleu_test": f"bleu_test_{src}_{tgt}",

@@ -357,7 +357,7 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     from natpipe.registry import ConfigError
 
     # wmt14_en_de timed with 2 CPU threads: at_big's job would take days
-    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 54 speed "
+    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 56 speed "
                        r"jobs of corpus wmt14_en_de are estimated over their limit of 1440 min; the longest, "
                        r"row 'at_big' timed with the reference 'at_hrt', at [\d,]+ min"):
         preset_workflow("wmt14_en_de", corpora={"wmt14_en_de": {"speed": {"threads": 2}}})

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from natpipe.systems.hint_nart.system import HintNART
-from natpipe.tables import Column, batch_alphas, benchmark_of, comparison_section, latencies
+from natpipe.tables import Column, batch_alphas, benchmark_of, latencies, paper_sections
 
 BENCHMARKS = {"wmt14_en_de": ("en", "de"), "wmt14_de_en": ("de", "en"), "iwslt14_de_en": ("de", "en")}
 TABLE2_BENCHMARK = "iwslt14_de_en"
@@ -113,9 +113,7 @@ def tables(rows: list[dict], bleu: dict, paper: dict, summary: pd.DataFrame, bp:
     lines = ["# Hint-based NART tables: natpipe vs the paper", "",
              "Ours: test-set tokenized BLEU (summary.csv) and speed (the speed CSVs of the same run). Paper: Li et al. "
              "(2019), hint-based training for NART (`data/papers/hint_nart.csv`). Δ = ours − paper.", ""]
-    for table, title in TITLES.items():
-        entries = [(row, setting, shown(table, row, setting, batch_alphas(summary, 1))) for row in rows
-                   if (setting := hint_setting(table, row)) is not None]
-        lines += comparison_section(title, table, entries, hint_columns(table, bleu, summary, repetition or {}),
-                                    paper, NOTES[table])
+    alpha = batch_alphas(summary, 1)
+    lines += paper_sections(TITLES, NOTES, rows, hint_setting, lambda table, row, key: shown(table, row, key, alpha),
+                            lambda table: hint_columns(table, bleu, summary, repetition or {}), paper)
     return "\n".join(lines) + "\n"

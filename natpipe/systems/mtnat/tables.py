@@ -34,7 +34,7 @@ import pandas as pd
 from natpipe.systems.fully_nat.system import FullyNAT
 from natpipe.systems.fully_nat.tables import fnat_decoding
 from natpipe.systems.mtnat.system import MultiTaskNAT
-from natpipe.tables import Column, benchmark_of, comparison_section, fmt
+from natpipe.tables import Column, benchmark_of, fmt, paper_sections
 
 # The paper's benchmarks (its columns) and their language pairs.
 BENCHMARKS = {"wmt14_en_de": ("en", "de"), "wmt14_de_en": ("de", "en"), "wmt16_en_ro": ("en", "ro"),
@@ -244,9 +244,6 @@ def tables(rows: list[dict], bleu: dict, paper: dict, summary: pd.DataFrame, bp:
              "pair, or IWSLT14's for an iwslt* corpus). MTNAT rows: kind mtnat, placed by their keys; CTC "
              "and Vanilla-NAR: kind fnat baselines (loss ctc / ce). A sample-corpus row is compared with the "
              "paper's number for the same language pair: a check of the machinery, not of the paper.", ""]
-    for table, title in MTNAT_TITLES.items():
-        entries = [(row, setting, shown_setting(table, row, setting)) for row in rows
-                   if (setting := mtnat_setting(table, row)) is not None]
-        lines += comparison_section(title, table, entries, mtnat_columns(table, rows, bleu, repetition), paper,
-                                    MTNAT_NOTES.get(table))
+    lines += paper_sections(MTNAT_TITLES, MTNAT_NOTES, rows, mtnat_setting, shown_setting,
+                            lambda table: mtnat_columns(table, rows, bleu, repetition), paper)
     return "\n".join(lines) + "\n"
