@@ -21,7 +21,8 @@ HINT_SETTINGS = {
                 "type": "number", "minimum": 0, "default": 4.0},
     "gamma_st": {"description": "gamma_st: L_hid penalises a pair of student states whose cosine is at least this.",
                  "type": "number", "minimum": -1, "maximum": 1, "default": 0.5},
-    "gamma_tr": {"description": "gamma_tr: ... when the teacher's cosine of the same pair is at most this.",
+    "gamma_tr": {"description": "gamma_tr: L_hid penalises such a pair only where the teacher's cosine of it is at "
+                                "most this.",
                  "type": "number", "minimum": -1, "maximum": 1, "default": 0.5},
 }
 DECODING = {
