@@ -176,14 +176,24 @@ def matmul_params(model: dict, vocab: int) -> dict:
     """Parameters in the matmuls: per encoder position, per decoder position, output layer."""
     a = arch_of(model)
     d, f = a["embed_dim"], a["ffn_dim"]
-    return {"encoder": a["encoder_layers"] * (4 * d * d + 2 * d * f),
-            "decoder": a["decoder_layers"] * (8 * d * d + 2 * d * f),
+    encoder_layers, decoder = a["encoder_layers"], a["decoder_layers"] * (8 * d * d + 2 * d * f)
+    if "decorator_layer" in model:  # XLM-D: layers 1..M over the source, the rest (no cross-attention) over s*I
+        encoder_layers = model["decorator_layer"]
+        decoder = (_xlmd_depth(model) - encoder_layers) * (4 * d * d + 2 * d * f) + d * d  # + the LM head's dense
+    return {"encoder": encoder_layers * (4 * d * d + 2 * d * f),
+            "decoder": decoder,
             "output": d * vocab,
             # a VAE posterior: its encoder over the target and its decoder over the source positions
             "posterior": _posterior_layers(model) * (12 * d * d + 4 * d * f),
             # one weak AR decoder of multi-task NAT per target position: its ar_layers decoder layers
             # (self-attention, cross-attention to the states it reads, FFN) and its output layer
             "ar": int(model.get("ar_layers") or 0) * (8 * d * d + 2 * d * f) + d * vocab}
+
+
+def _xlmd_depth(model: dict) -> int:
+    from natpipe.systems.xlmd.system import depth
+
+    return depth(model)
 
 
 def _posterior_layers(model: dict) -> int:
@@ -215,13 +225,16 @@ def shape(model: dict) -> dict:
     sentence, decoder passes without gradients (forward only), weak AR decoders trained per update
     (each over the target length, after the NAR decoder's last pass)."""
     ratio = float(model["upsample_ratio"]) if model.get("loss") == "ctc" and model.get("upsample_ratio") else 1.0
+    if "decorator_layer" in model:  # XLM-D: CTC over s*I positions; the Viterbi pass of iterative training
+        ratio = float(model["upsample_ratio"])
     passes = 1.0
     if model.get("chunk_size"):  # HRT: two of its four tasks per sentence (primary Skip-AT over 1/k of the
         k = model["chunk_size"]  # length + Skip-CMLM, or auxiliary AT + CMLM), primary with p_k = (t/T)^lambda
         curriculum = model.get("curriculum") or {}
         primary = 1.0 / (1.0 + curriculum.get("lambda", 1.0)) if curriculum.get("enabled", True) else 1.0
         passes = primary * (1.0 + 1.0 / k) + (1.0 - primary) * 2.0
-    no_grad = 1.0 if model.get("glancing") == "glat" else 0.0  # GLAT's first decoding pass
+    # GLAT's first decoding pass; XLM-D's all-[MASK] pass that finds the best alignment
+    no_grad = 1.0 if model.get("glancing") == "glat" or model.get("add_and_scale") else 0.0
     # hint-NART's frozen AR teacher (its size: the hints pair its layers) runs forward on every batch
     teacher = 1.0 if model.get("hint_lambda") or model.get("hint_mu") else 0.0
     return {"decoder_ratio": ratio, "passes": passes, "forward_only": no_grad, "ar_decoders": ar_decoders(model),
@@ -241,11 +254,14 @@ def decode_flops_per_sentence(model: dict, vocab: int, src_len: float, tgt_len: 
     token; iterative refinement (`iterations` x length beam); HRT's Skip-AT beam over 1/k of the
     target and one Skip-CMLM pass per completed hypothesis; Fully NAT's one pass over the upsampled
     length per NPD candidate (its CTC beam search and LM run on the CPU: not counted); hint-NART's
-    pass over its 2B+1 length candidates and, with B > 0, the teacher's forced pass over them."""
+    pass over its 2B+1 length candidates and, with B > 0, the teacher's forced pass over them;
+    XLM-D's layers 1..M once and the others T times over s times the source length."""
     p, generate = matmul_params(model, vocab), model.get("generate") or {}
     step = p["decoder"] + p["output"]
     beam = beam or generate.get("beam", 5)
-    if "iterations" in generate:
+    if "decorator_layer" in model:  # XLM-D: T passes over s*I positions, no beam
+        target = generate.get("iterations", 1) * step * src_len * float(model["upsample_ratio"])
+    elif "iterations" in generate:
         target = generate["iterations"] * beam * step * tgt_len
     elif model.get("chunk_size"):
         target = beam * step * tgt_len / model["chunk_size"] + generate.get("b_nat", 1) * step * tgt_len

@@ -90,6 +90,11 @@ class System:
         pretrained model (XLM-D on XLM-R) returns its model's vocabulary here."""
         return model.get("vocabulary")
 
+    def pretrained(self, model: dict) -> str | None:
+        """The key of the config's `pretrained` whose checkpoint this model starts from (XLM-D:
+        XLM-R), so that the workflow downloads and unpacks it; None: none."""
+        return None
+
     @classmethod
     def default(cls, key: str):
         """The default of one of this kind's keys ("vae.latent_dim" for a nested one), so that

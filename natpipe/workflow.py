@@ -26,6 +26,10 @@ ROMANIAN = "ro"  # the language whose sides preprocess.romanian applies to
 # Every results path in one place; rules fill the wildcards.
 PATHS = {
     "download": "data/downloads/{filename}",
+    # a pretrained model's files (config `pretrained`), unpacked from its downloaded archive
+    "pretrained_checkpoint": "data/pretrained/{pretrained}/model.pt",
+    "pretrained_dictionary": "data/pretrained/{pretrained}/dict.txt",
+    "pretrained_spm": "data/pretrained/{pretrained}/sentencepiece.bpe.model",
     "source_all": "results/{corpus}/raw/sources/{source}/all.{side}",
     "source_part": "results/{corpus}/raw/sources/{source}/{part}.{side}",
     "raw": "results/{corpus}/raw/{split}.{side}",
@@ -147,6 +151,9 @@ class Workflow:
 
     # -- checks the schema cannot express ------------------------------------------------------
     def check_references(self):
+        for name, entry in self.config["vocabularies"].items():
+            if "pretrained" in entry and entry["pretrained"] not in self.config["pretrained"]:
+                raise config_error(f"vocabularies.{name}.pretrained", f"'{entry['pretrained']}' is not a key of pretrained")
         for corpus in self.run:
             if corpus not in self.config["corpora"]:
                 raise config_error("run", f"'{corpus}' is not a key of corpora")
@@ -157,9 +164,6 @@ class Workflow:
             for key, name in named:
                 if name not in self.config["models"]:
                     raise config_error(f"corpora.{corpus}.{key}", f"'{name}' is not a key of models")
-                vocab = self.vocabulary(name)
-                if vocab is not None and vocab not in self.config["vocabularies"]:
-                    raise config_error(f"models.{name}.vocabulary", f"'{vocab}' is not a key of vocabularies")
             self.check_teacher(f"corpora.{corpus}.teacher", spec["teacher"])
             for system in spec["systems"]:
                 named = self.model_spec(system)["distill_teacher"]
@@ -168,6 +172,13 @@ class Workflow:
                     if named not in self.config["models"]:
                         raise config_error(key, f"'{named}' is not a key of models")
                     self.check_teacher(key, named)
+            for name in self.trained_models(corpus):
+                vocab, model = self.vocabulary(name), self.model_spec(name)
+                if vocab is not None and vocab not in self.config["vocabularies"] and vocab not in self.config["pretrained"]:
+                    raise config_error(f"models.{name}.vocabulary", f"'{vocab}' is not a key of vocabularies or of pretrained")
+                pretrained = system_of(model).pretrained(model)
+                if pretrained is not None and pretrained not in self.config["pretrained"]:
+                    raise config_error(f"models.{name}.pretrained", f"'{pretrained}' is not a key of pretrained")
             for split, refs in spec["splits"].items():
                 for i, ref in enumerate(refs):
                     name, _, part = source_ref(ref)["source"].partition(":")
@@ -235,7 +246,8 @@ class Workflow:
 
     # -- data ---------------------------------------------------------------------------------
     def download_table(self):
-        """filename -> (url, sha256) over every url source of the corpora in this run."""
+        """filename -> (url, sha256) over every url source of the corpora in this run and every
+        pretrained archive their models use."""
         table = {}
         for corpus in self.run:
             for name, source in self.corpus_spec(corpus)["sources"].items():
@@ -245,7 +257,18 @@ class Workflow:
                 if table.setdefault(url_filename(source["url"]), entry) != entry:
                     raise config_error(f"corpora.{corpus}.sources.{name}.sha256",
                                        f"{source['url']} is configured elsewhere with another sha256")
+            for name in self.pretrained_of(corpus):
+                spec = self.config["pretrained"][name]
+                entry = (spec["url"], spec["sha256"])
+                if table.setdefault(url_filename(spec["url"]), entry) != entry:
+                    raise config_error(f"pretrained.{name}.sha256", f"{spec['url']} is configured elsewhere with another sha256")
         return table
+
+    def sha256_flags(self, wc):
+        """A download's --sha256; none for sha256 null (fetch then warns), since an empty quoted
+        word reaches the shell as no word at all and the option would take the next one."""
+        sha256 = self.download_table()[wc.filename][1]
+        return flags("--sha256", sha256) if sha256 else ""
 
     def mirror_flags(self):
         return flags("--mirror", self.config["mirror"]) if self.config.get("mirror") else ""
@@ -395,10 +418,29 @@ class Workflow:
 
     # -- a system's own vocabulary ------------------------------------------------------------
     def vocabulary(self, system):
-        """The name of the pretrained vocabulary a model's data is segmented with (None: the
-        corpus's own subword model)."""
+        """The name of the pretrained vocabulary a model's data is segmented with, a key of
+        vocabularies or of pretrained (None: the corpus's own subword model)."""
         model = self.model_spec(system)
         return system_of(model).vocabulary(model)
+
+    def vocabulary_pretrained(self, name):
+        """The pretrained archive whose files a vocabulary is (an entry {pretrained: p}, or p
+        itself); None: a vocabulary of its own files."""
+        entry = self.config["vocabularies"].get(name)
+        if entry is None:
+            return name if name in self.config["pretrained"] else None
+        return entry.get("pretrained")
+
+    def vocabulary_spec(self, name) -> dict:
+        """{method, model, dictionary} of a vocabulary, whichever of its three forms names it."""
+        entry = self.config["vocabularies"].get(name)
+        if entry is not None and "pretrained" not in entry:
+            return entry
+        pretrained = self.vocabulary_pretrained(name)
+        if pretrained is None:
+            raise config_error("vocabularies", f"'{name}' is neither a key of vocabularies nor of pretrained")
+        files = self.pretrained_files(pretrained)
+        return {"method": "sentencepiece", "model": files["spm"], "dictionary": files["dictionary"]}
 
     def data_bin(self, corpus, system, distilled=False):
         """The model's data-bin: raw, or distilled by its distillation teacher; in its vocabulary."""
@@ -413,20 +455,20 @@ class Workflow:
 
     def subword_method(self, corpus, system):
         vocab = self.vocabulary(system)
-        return self.subword_spec(corpus)["method"] if vocab is None else self.config["vocabularies"][vocab]["method"]
+        return self.subword_spec(corpus)["method"] if vocab is None else self.vocabulary_spec(vocab)["method"]
 
     def subword_model(self, corpus, system):
         vocab = self.vocabulary(system)
-        return self.path("subword_model", corpus=corpus) if vocab is None else self.config["vocabularies"][vocab]["model"]
+        return self.path("subword_model", corpus=corpus) if vocab is None else self.vocabulary_spec(vocab)["model"]
 
     def vocabulary_model(self, wc):
-        return self.config["vocabularies"][wc.vocab]["model"]
+        return self.vocabulary_spec(wc.vocab)["model"]
 
     def vocabulary_method(self, wc):
-        return self.config["vocabularies"][wc.vocab]["method"]
+        return self.vocabulary_spec(wc.vocab)["method"]
 
     def vocabulary_dictionary(self, wc):
-        return self.config["vocabularies"][wc.vocab]["dictionary"]
+        return self.vocabulary_spec(wc.vocab)["dictionary"]
 
     def vocabulary_subword_files(self, wc):
         return [self.path("vocab_subword", corpus=wc.corpus, vocab=wc.vocab, split=split, lang=self.lang_of(wc.corpus, side))
@@ -437,6 +479,30 @@ class Workflow:
 
     def row_subword_method(self, wc):
         return self.subword_method(wc.corpus, self.row_model(wc.corpus, wc.system))
+
+    # -- pretrained checkpoints ---------------------------------------------------------------
+    # An archive of the config's `pretrained` is downloaded (rule download) and unpacked to
+    # data/pretrained/<name>/ (rule unpack_pretrained) when a model of the run names it: its
+    # system's pretrained() (the checkpoint it starts from) or its vocabulary.
+    def pretrained_files(self, name) -> dict[str, str]:
+        """The unpacked files of a pretrained archive: checkpoint, dictionary, spm."""
+        keys = {"checkpoint": "pretrained_checkpoint", "dictionary": "pretrained_dictionary", "spm": "pretrained_spm"}
+        return {what: self.path(key, pretrained=name) for what, key in keys.items()}
+
+    def pretrained_of(self, corpus) -> list[str]:
+        """The pretrained archives the corpus's models use, each once, in order."""
+        names = []
+        for system in self.trained_models(corpus):
+            model, vocab = self.model_spec(system), self.vocabulary(system)
+            names += [system_of(model).pretrained(model), vocab and self.vocabulary_pretrained(vocab)]
+        return list(dict.fromkeys(name for name in names if name))
+
+    def pretrained_archive(self, wc):
+        """The download an unpack_pretrained job reads."""
+        spec = self.config["pretrained"].get(wc.pretrained)
+        if spec is None:
+            raise config_error("pretrained", f"'{wc.pretrained}' is not a key of pretrained")
+        return self.path("download", filename=url_filename(spec["url"]))
 
     # -- distillation -------------------------------------------------------------------------
     # Each teacher AT distils the training set once (results/<corpus>/distill/<teacher>/): the

@@ -31,6 +31,7 @@ wildcard_constraints:
     side="src|tgt",
     lang="[a-z]{2,3}",
     vocab="[A-Za-z0-9_]+",
+    pretrained="[A-Za-z0-9_]+",
     paper="|".join(PAPERS),  # packages of natpipe/systems with paper tables
 
 

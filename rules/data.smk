@@ -1,6 +1,6 @@
 # Data stage: download archives, extract each source's sides, build the gettext corpus,
 # assemble the raw train/valid/test splits (with line-count and encoding checks) and references 2..n
-# of a multi-reference test set.
+# of a multi-reference test set; unpack the pretrained models (config `pretrained`) the run uses.
 
 
 rule download:
@@ -9,7 +9,7 @@ rule download:
     params:
         script=script("download"),
         url=lambda wc: W.download_table()[wc.filename][0],
-        sha256=lambda wc: W.download_table()[wc.filename][1] or "",
+        sha256=W.sha256_flags,
         mirror=W.mirror_flags(),
     threads: W.job_threads("download", 1)
     resources:
@@ -20,7 +20,7 @@ rule download:
     conda:
         "../envs/natpipe.yaml"
     shell:
-        "python {params.script:q} fetch --url {params.url:q} --sha256 {params.sha256:q} "
+        "python {params.script:q} fetch --url {params.url:q} {params.sha256} "
         "--out {output:q} {params.mirror} > {log} 2>&1"
 
 
@@ -65,6 +65,31 @@ rule extract_reference:
     shell:
         "python {params.script:q} extract --archive {input:q} --member {params.member:q} "
         "--format {params.fmt} --out {output:q} > {log} 2>&1"
+
+
+rule unpack_pretrained:
+    # a pretrained model's checkpoint, dictionary and SentencePiece model, all or none, from its
+    # downloaded archive (fairseq's xlmr.*.tar.gz; resources: the extract entry)
+    input:
+        W.pretrained_archive,
+    output:
+        checkpoint=PATHS["pretrained_checkpoint"],
+        dictionary=PATHS["pretrained_dictionary"],
+        spm=PATHS["pretrained_spm"],
+    params:
+        script=script("download"),
+        fmt=lambda wc: W.config["pretrained"][wc.pretrained]["format"],
+        outdir=lambda wc, output: os.path.dirname(output.checkpoint),
+    threads: W.job_threads("extract", 1)
+    resources:
+        **W.job_resources("extract"),
+    log:
+        "logs/data/pretrained/{pretrained}.log",
+    conda:
+        "../envs/natpipe.yaml"
+    shell:
+        "python {params.script:q} unpack-pretrained --archive {input:q} --format {params.fmt} "
+        "--out-dir {params.outdir:q} > {log} 2>&1"
 
 
 rule gettext_corpus:

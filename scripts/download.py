@@ -5,14 +5,17 @@ Downloads are checksum-verified, resumable and atomic, so a killed or flaky job 
 leaves a plausible-looking but truncated archive behind.  Extraction reads exactly one
 member, refuses unsafe archives (path traversal, escaping links) and decodes strictly,
 so corpus corruption fails loudly instead of silently misaligning parallel data.
+Unpacking a pretrained model's archive writes all of its files or none.
 
   download.py fetch   --url U --sha256 H --out PATH [--mirror M]
   download.py extract --archive A [--member M] --format {text,sgm,tags,xml} --out PATH
+  download.py unpack-pretrained --archive A --format fairseq --out-dir DIR
 """
 import argparse
 import contextlib
 import fnmatch
 import gzip
+import hashlib
 import html
 import http.client
 import os
@@ -32,6 +35,8 @@ from common import atomic_output, sha256_file
 TIMEOUT = 60  # seconds per socket operation; a stalled server becomes a retry, not a hang
 BACKOFF = 2.0  # seconds before the first retry, doubled each time
 FORMATS = ("text", "sgm", "tags", "xml")
+# the files of a pretrained model's archive, by layout (fairseq's xlmr.*.tar.gz: one top directory)
+PRETRAINED_FORMATS = {"fairseq": ("model.pt", "dict.txt", "sentencepiece.bpe.model")}
 SEG_RE = re.compile(r"<seg(?:\s[^>]*)?>(.*?)</seg\s*>", re.S | re.I)
 
 
@@ -154,6 +159,19 @@ def _select(archive, names, member):
     return hits[0]
 
 
+def _safe_tar_members(archive, tf):
+    """Every member of an open tar, after checking that none could write outside the root."""
+    infos = tf.getmembers()
+    for i in infos:
+        target = i.linkname
+        if i.issym():
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(i.name), target))
+        if _unsafe(i.name) or ((i.issym() or i.islnk()) and _unsafe(target)):
+            raise UnsafeArchiveError(f"{archive}: unsafe member {i.name!r}"
+                                     + (f" -> {i.linkname!r}" if target else ""))
+    return infos
+
+
 @contextlib.contextmanager
 def open_member(archive, member=None):
     """Yield (member_name, binary stream) for one member of a tar/zip archive, or for a
@@ -161,14 +179,7 @@ def open_member(archive, member=None):
     is read; nothing is ever written to disk."""
     if tarfile.is_tarfile(archive):
         with tarfile.open(archive, "r:*") as tf:
-            infos = tf.getmembers()
-            for i in infos:
-                target = i.linkname
-                if i.issym():
-                    target = posixpath.normpath(posixpath.join(posixpath.dirname(i.name), target))
-                if _unsafe(i.name) or ((i.issym() or i.islnk()) and _unsafe(target)):
-                    raise UnsafeArchiveError(f"{archive}: unsafe member {i.name!r}"
-                                             + (f" -> {i.linkname!r}" if target else ""))
+            infos = _safe_tar_members(archive, tf)
             name = _select(archive, [i.name for i in infos if i.isfile()], member or "*")
             with tf.extractfile(name) as f:
                 # Giga-FrEn ships its sides as .gz files inside the tar.
@@ -227,6 +238,39 @@ def extract_member(archive, member, out, fmt):
     return n
 
 
+def unpack_pretrained(archive, fmt, out_dir, chunk=1 << 20):
+    """Write the files of a pretrained model's tar(.gz) (one regular member per basename of
+    `fmt`, wherever it lies) into `out_dir`: all of them or, on any error, none (a checkpoint
+    without its dictionary would be loaded with the wrong one). Returns {name: (bytes, sha256)}."""
+    if fmt not in PRETRAINED_FORMATS:
+        raise ExtractError(f"unknown pretrained format {fmt!r} (choose from {', '.join(PRETRAINED_FORMATS)})")
+    wanted = PRETRAINED_FORMATS[fmt]
+    if not tarfile.is_tarfile(archive):
+        raise ExtractError(f"{archive} is not a tar archive (format {fmt}: a tar(.gz) holding {', '.join(wanted)})")
+    found = {}
+    with tarfile.open(archive, "r:*") as tf:
+        infos = _safe_tar_members(archive, tf)
+        for name in wanted:
+            hits = [i for i in infos if i.isfile() and posixpath.basename(i.name) == name]
+            if len(hits) != 1:
+                where = ", ".join(i.name for i in hits)
+                raise ExtractError(f"{archive}: {'no member' if not hits else f'{len(hits)} members ({where})'} "
+                                   f"named {name!r} (format {fmt} needs exactly one)")
+            found[name] = hits[0]
+        stats = {}
+        with contextlib.ExitStack() as stack:  # every file is renamed into place only once all are written
+            for name, info in sorted(found.items(), key=lambda item: item[1].offset_data):  # one pass over a .gz
+                out = stack.enter_context(atomic_output(os.path.join(out_dir, name), "wb"))
+                digest, size = hashlib.sha256(), 0
+                with tf.extractfile(info) as src:
+                    for buf in iter(lambda: src.read(chunk), b""):
+                        out.write(buf)
+                        digest.update(buf)
+                        size += len(buf)
+                stats[name] = (size, digest.hexdigest())
+    return {name: stats[name] for name in wanted}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="download.py", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -241,10 +285,17 @@ def main(argv=None):
     x.add_argument("--member", help="member name or glob (ignored for .gz/plain files)")
     x.add_argument("--format", required=True, choices=FORMATS)
     x.add_argument("--out", required=True)
+    u = sub.add_parser("unpack-pretrained", help="unpack a pretrained model's files")
+    u.add_argument("--archive", required=True)
+    u.add_argument("--format", required=True, choices=PRETRAINED_FORMATS)
+    u.add_argument("--out-dir", required=True)
     a = p.parse_args(argv)
     try:
         if a.cmd == "fetch":
             fetch(a.url, a.sha256, a.out, mirror=a.mirror, retries=a.retries)
+        elif a.cmd == "unpack-pretrained":
+            for name, (size, digest) in unpack_pretrained(a.archive, a.format, a.out_dir).items():
+                print(f"{os.path.join(a.out_dir, name)}: {size} bytes, sha256 {digest}")
         else:
             extract_member(a.archive, a.member, a.out, a.format)
     except Exception as e:  # incl. corrupt archives and disk errors: one line for the log

@@ -264,7 +264,7 @@ def vocab_size(w, corpus, system) -> int:
     pieces) + fairseq's 4 specials."""
     vocab = w.vocabulary(system)
     if vocab is not None:
-        dictionary = REPO / w.config["vocabularies"][vocab]["dictionary"]
+        dictionary = REPO / w.vocabulary_spec(vocab)["dictionary"]
     else:
         dictionary = REPO / w.data_bin(corpus, system) / f"dict.{w.lang_of(corpus, 'tgt')}.txt"
     if dictionary.exists():

@@ -1,11 +1,16 @@
-"""Shared test setup: the scripts directory is importable, and helpers to run the workflow."""
+"""Shared test setup: the scripts directory is importable, and helpers to run the workflow and to
+serve its downloads."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -26,6 +31,21 @@ def snakemake(*args, cwd=REPO, timeout=600, check=False, env=None) -> subprocess
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@contextlib.contextmanager
+def serve_directory(root):
+    """Serve the files under `root` over HTTP on 127.0.0.1 (a free port) from a daemon thread, so
+    that downloads are tested through a real server; yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 SCENARIO_KEY = pytest.StashKey()
@@ -81,11 +101,15 @@ def repo() -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     """The whole tiny DAG, run locally once per session: tests/test_e2e.py checks it, and
     tests/test_slurm.py compares the scheduler's outputs with it."""
-    from tiny_workflow import write_tiny_config
+    import hashlib
+
+    from tiny_workflow import write_tiny_config, write_tiny_xlmr
 
     work = tmp_path_factory.mktemp("e2e")
-    config = write_tiny_config(work)
-    # ≈ 9 min alone on 2 cores (80 jobs, 11 of them speed jobs); the margin is for a busy machine
-    result = snakemake("--directory", work, "--configfile", config, "--cores", "2", timeout=1800)
+    archive = write_tiny_xlmr(work)
+    with serve_directory(archive.parent) as url:  # XLM-D's checkpoint comes through the download rule
+        config = write_tiny_config(work, f"{url}/{archive.name}", hashlib.sha256(archive.read_bytes()).hexdigest())
+        # ≈ 9 min alone on 2 cores (80 jobs, 3 of them speed jobs); the margin is for a busy machine
+        result = snakemake("--directory", work, "--configfile", config, "--cores", "2", timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return work

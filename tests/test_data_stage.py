@@ -1,17 +1,14 @@
 """The data stage through Snakemake against a real HTTP server on 127.0.0.1: download with
 checksum, extraction of text and sgm members, assembly with a held-out every-N-th split; and the
 same corpus from a local mirror directory."""
-import functools
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 
 import pytest
 import yaml
 
-from conftest import snakemake
+from conftest import serve_directory, snakemake
 
 TRAIN = [(f"sentence number {i} .", f"Satz Nummer {i} .") for i in range(1, 11)]
 TEST = [("Hello &amp; welcome .", "Hallo &amp; willkommen ."), ("Good bye .", "Auf Wiedersehen .")]
@@ -47,14 +44,8 @@ def served(tmp_path_factory):
     (root / "multi.tgz").write_bytes(tgz({"sgm/multi-src.en.sgm": sgm(MULTI_SRC), "sgm/multi-refA.de.sgm": sgm(MULTI_REF1),
                                           "sgm/multi-refB.de.sgm": sgm(MULTI_REF2),
                                           "sgm/multi-refC.de.sgm": sgm(MULTI_REF2 + ["Eine Zeile zu viel ."])}))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as url:
+        yield root, url
 
 
 def corpus_config(base_url, root, mirror=None):

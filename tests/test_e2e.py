@@ -340,6 +340,34 @@ def test_hint_nart_learns_from_the_teachers_hints_and_rescores_length_candidates
                for line in table1.splitlines())
 
 
+def test_xlmd_starts_from_the_downloaded_checkpoint_in_its_vocabulary(tiny_run):
+    """The XLM-D row's checkpoint came through download (sha256 checked) and unpack_pretrained,
+    its data was segmented with the archive's SentencePiece model and binarized with its dict.txt,
+    training loaded every XLM-R tensor of it, and its 2-step decoding is scored in words."""
+    from tiny_workflow import XLMR_ARCHIVE
+
+    source = tiny_run / XLMR_ARCHIVE.replace(".tar.gz", "")
+    unpacked = tiny_run / "data/pretrained/xlmr_tiny"
+    for name in ("model.pt", "dict.txt", "sentencepiece.bpe.model"):
+        assert (unpacked / name).read_bytes() == (source / name).read_bytes()
+    data_bin = tiny_run / "results/tiny_en_de/vocab/xlmr_tiny/distill/at_tiny/data-bin"
+    assert (data_bin / "dict.de.txt").read_text() == (source / "dict.txt").read_text()
+    import sentencepiece as spm
+
+    pieces = (tiny_run / "results/tiny_en_de/vocab/xlmr_tiny/subword/test.en").read_text(encoding="utf-8").splitlines()
+    tokenized = (tiny_run / "results/tiny_en_de/prep/tok/test.src").read_text(encoding="utf-8").splitlines()
+    processor = spm.SentencePieceProcessor(model_file=str(source / "sentencepiece.bpe.model"))
+    assert [processor.decode(line.split()) for line in pieces[:20]] == tokenized[:20]
+    log = (tiny_run / "logs/train/tiny_en_de/xlmd_tiny.log").read_text(encoding="utf-8")
+    assert "--pretrained-checkpoint data/pretrained/xlmr_tiny/model.pt" in log and "--criterion xlmd_ctc" in log
+    assert re.search(r"loaded \d+ pretrained tensors from data/pretrained/xlmr_tiny/model.pt", log)
+    decode = (tiny_run / "logs/evaluate/tiny_en_de/xlmd_tiny.translate.log").read_text(encoding="utf-8")
+    assert "--task translation_xlmd --iterations 2 --decode-block dynamic" in decode
+    hyps = (tiny_run / "results/tiny_en_de/xlmd_tiny/test.hyp").read_text(encoding="utf-8").splitlines()
+    assert len(hyps) == N_HELDOUT and not any("\u2581" in h or "<mask>" in h for h in hyps)
+    assert json.loads((tiny_run / "results/tiny_en_de/xlmd_tiny/test.bleu.json").read_text())["n_sentences"] == N_HELDOUT
+
+
 def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_dependants(tiny_run):
     """Raising one student's max_update reruns that student (from its checkpoint_last.pt) and
     what depends on it, nothing else. Runs last: it changes the run's config."""
@@ -349,7 +377,7 @@ def test_longer_training_resumes_from_the_last_checkpoint_and_reruns_only_depend
     planned = snakemake(*args, "-n", check=True).stdout
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", planned.split("Job stats:")[1].split("total")[0], re.M)}
     assert counts == {"train_model": 1, "average_checkpoints": 1, "translate_test": 1, "score": 1,
-                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 4,
+                      "summary_table": 1, "measure_speed": 1, "speed_table": 1, "paper_table": 5,
                       "learning_curves": 1, "all": 1}  # the speed job of at_tiny_md's group alone
     # run up to the model's BLEU only (its speed job and the speed table would follow otherwise)
     snakemake("results/tiny_en_de/at_tiny_md/test.bleu.json", *args, "--cores", "2", check=True, timeout=600)

@@ -259,12 +259,12 @@ def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, mo
     assert vae[12:18] == ["0.900", "0.862", "0.038", "100.00", "83.00", "20.00"]  # BP from summary.csv; 0.4 s / 4 sentences
     assert vae[6] == f"{FNAT_BLEU[('c', 'fnat_vae')] - 1.5:.2f}"  # SacreBLEU from summary.csv
     assert out["hrt"].read_text(encoding="utf-8").startswith("# HRT tables")
-    monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--paper", str(tmp_path / "xlmd.csv"), "--rows", "[]",
+    monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--paper", str(tmp_path / "glat.csv"), "--rows", "[]",
                                       "--summary", str(summary), "--out", str(tmp_path / "x.md")])
     with pytest.raises(SystemExit):
         pt.run_main(pt.main)
     err = capsys.readouterr().err
-    assert "no tables for paper 'xlmd'" in err and "fully_nat" in err and "hrt" in err
+    assert "no tables for paper 'glat'" in err and "fully_nat" in err and "hrt" in err
 
 
 def test_the_driver_finds_a_papers_module_by_name_and_refuses_an_unknown_paper():
@@ -273,7 +273,7 @@ def test_the_driver_finds_a_papers_module_by_name_and_refuses_an_unknown_paper()
     assert markdown.startswith("# HRT tables") and table_rows(markdown, "Table 6")["hrt"][5] == "28.49"
     assert nt.render("fully_nat", FNAT_ROWS, FNAT_BLEU, FNAT_PAPER, fnat_speed_summary(), FNAT_BP).startswith(
         "# Fully-NAT tables")
-    for unknown in ("xlmd", "at", "../hrt"):  # at: a system package without tables.py
+    for unknown in ("glat", "at", "../hrt"):  # at: a system package without tables.py
         with pytest.raises(nt.UnknownPaper, match=f"no tables for paper '{re.escape(unknown)}'") as info:
             nt.render(unknown, ROWS, BLEU, PAPER, speed_summary(), {})
         known = str(info.value).split("(known: ")[1].rstrip(")").split(", ")

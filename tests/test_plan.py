@@ -36,7 +36,7 @@ def plan_json(*args) -> dict:
 
 @pytest.mark.parametrize("preset", [None, "wmt14_en_de"])
 def test_job_counts_equal_those_of_snakemakes_dry_run(preset):
-    """The default DAG (LM, latent PCA, synthetic masking, two shards) and the largest preset (47
+    """The default DAG (LM, latent PCA, synthetic masking, two shards) and the largest preset (58
     trainings, a second teacher, 16 shards, one speed job per row)."""
     dag = dry_run_counts(*(["--configfile", f"configs/{preset}.yaml"] if preset else []))
     plan = plan_json(*(["--preset", preset] if preset else []))["jobs"]
@@ -175,3 +175,20 @@ def test_hint_nart_cost_adds_the_teachers_forward_pass_and_rescoring():
     assert single == pytest.approx(2 * (20 * ENCODER + 22 * DECODER), rel=1e-12)
     rescored = costs.decode_flops_per_sentence({**model, "generate": {"halfwidth": 4}}, VOCAB, 20, 22)
     assert rescored == pytest.approx(2 * (20 * ENCODER + 2 * 9 * 22 * DECODER), rel=1e-12)
+
+
+def test_xlmd_cost_counts_the_source_layers_once_and_the_others_over_s_times_the_source():
+    """XLM-R base (12 layers of 4d^2 + 2df, no cross-attention), M = 6, s = 2: training runs layers
+    1..6 over the source and, per target token, layers 7..12 with the LM head (dense d^2 + output)
+    over s = 2 positions, with gradients and once more without (the Viterbi pass); 'LT only'
+    has no second pass. Decoding: T passes of the upper part over s * |x| positions."""
+    layer = 4 * D * D + 2 * D * FFN
+    upper = 6 * layer + D * D + D * VOCAB
+    model = {"kind": "xlmd", "arch": "xlmd_base", "encoder_layers": 12, "embed_dim": D, "ffn_dim": FFN, "heads": 8,
+             "decorator_layer": 6, "upsample_ratio": 2.0, "add_and_scale": True, "generate": {"iterations": 4}}
+    assert costs.train_flops_per_token(model, VOCAB) == pytest.approx(6 * (6 * layer + 2 * upper) + 2 * 2 * upper,
+                                                                     rel=1e-12)
+    lt_only = {**model, "add_and_scale": False}
+    assert costs.train_flops_per_token(lt_only, VOCAB) == pytest.approx(6 * (6 * layer + 2 * upper), rel=1e-12)
+    assert costs.decode_flops_per_sentence(model, VOCAB, 20, 22) == pytest.approx(
+        2 * (20 * 6 * layer + 4 * 2 * 20 * upper), rel=1e-12)

@@ -7,8 +7,10 @@ lose a cell; and the table itself checked against the published CSVs, so that it
 Main tables: HRT Tables 3 (WMT, four directions) and 4 (NIST Zh->En), Fully NAT Tables 2 (WMT, four
 directions) and 3 (WMT20 Ja->En), and every table of MT-NAT with numbers (Tables 1, 2, 5, 6: WMT14/16
 and IWSLT14; Table 3: IWSLT14, whose training time and #params the MT-NAT table prints as the paper's
-only, beside our row), and both tables of hint-based NART (Table 1: WMT14 and IWSLT14; Table 2: IWSLT14). Only the systems the papers trained themselves: the rows copied from other
-works, and SAT, are listed in SKIPPED_SYSTEMS with the reason.
+only, beside our row), both tables of hint-based NART (Table 1: WMT14 and IWSLT14; Table 2: IWSLT14), and
+every table of XLM-D with numbers (Tables 1, 2: WMT14/16; 3: WMT20 Ja-En and IWSLT17 Ko-En / Ar-En; 4, 5, 6,
+8: WMT14 En-De; 9: WMT14). Only the systems the papers trained themselves: the rows copied from other
+works, and SAT, are listed in SKIPPED_SYSTEMS with the reason; XLM-D's En-Fr column in SKIPPED_METRICS.
 """
 import copy
 import json
@@ -24,6 +26,7 @@ from natpipe.systems.fully_nat import tables as fnat
 from natpipe.systems.hint_nart import tables as hint
 from natpipe.systems.hrt import tables as hrt
 from natpipe.systems.mtnat import tables as mtnat
+from natpipe.systems.xlmd import tables as xlmd
 from natpipe.tables import meant_for
 from natpipe.workflow import Workflow
 
@@ -36,6 +39,8 @@ RUNS = {
     "wmt16_ro_en": ("wmt16_ro_en", None),
     "wmt20_ja_en": ("wmt20_ja_en", None),
     "iwslt14_de_en": ("iwslt14_de_en", None),
+    "iwslt17_ko_en": ("iwslt17_ko_en", None),
+    "iwslt17_ar_en": ("iwslt17_ar_en", None),
     "nist_zh_en/mt04": ("nist_zh_en", "nist_mt04"),
     "nist_zh_en/mt05": ("nist_zh_en", "nist_mt05"),
     "nist_zh_en/mt08": ("nist_zh_en", "nist_mt08"),
@@ -91,6 +96,21 @@ def hint_table1(run: str) -> set:
     return {(run, "AT", ""), (run, "HINT", ""), (run, "HINT", "B=4")}
 
 
+# XLM-D: a row's setting is its decorator (M=<M>;T=<T>, or LT for "with LT only"), see natpipe/systems/xlmd/tables.py.
+XLMD_WMT = ("wmt14_en_de", "wmt14_de_en", "wmt16_en_ro", "wmt16_ro_en")
+XLMD_ITERATIVE = tuple(f"M={m};T={t}" for m in (0, 6) for t in (2, 4, 8))  # Table 1
+XLMD_SINGLE = ("M=0;T=1", "M=6;T=1", "LT")  # Tables 2 and 8
+XLMD_TABLE3 = ("wmt20_ja_en", "iwslt17_ko_en", "iwslt17_ar_en")  # SacreBLEU (En-Fr: SKIPPED_METRICS)
+
+
+def xlmd_rows(run: str, *settings: str, at: bool = True) -> set:
+    return {(run, "XLMD", s) for s in settings} | ({(run, "AT", "")} if at else set())
+
+
+XLMD_TABLE4 = xlmd_rows("wmt14_en_de", *(f"M=0;T={t}" for t in (1, 2, 4, 8)))
+XLMD_TABLE6 = xlmd_rows("wmt14_en_de", "LT", *(f"M={m};T={t}" for m in (0, 6) for t in (1, 2, 4, 8)), at=False)
+
+
 # (paper, table, metric) -> {(run, paper system, setting)}: the rows behind each published cell.
 CELLS = {
     # HRT Table 3 "Our implementations" (AT + Raw, AT-20L + Raw, HRT / HRT-20L + MixDistill).
@@ -139,6 +159,23 @@ CELLS = {
        for metric in ("latency_ms", "speedup")},
     **{("hint_nart", "table2", f"{metric}_iwslt14_de_en"): {("iwslt14_de_en", "HINT", s) for s in settings}
        for metric, settings in (("bleu", HINT_TERMS), ("bleu_long", HINT_TERMS), ("repetition", (HINT_TERMS[0], HINT_TERMS[2])))},
+    # XLM-D Tables 1 and 2: BLEU per benchmark; the speed-ups are WMT14 En-De's (App. A.1), read by its rows.
+    **{("xlmd", "table1", f"bleu_{run}"): xlmd_rows(run, *XLMD_ITERATIVE) for run in XLMD_WMT},
+    ("xlmd", "table1", "speedup"): xlmd_rows("wmt14_en_de", *XLMD_ITERATIVE),
+    **{("xlmd", "table2", f"bleu_{run}"): xlmd_rows(run, *XLMD_SINGLE) for run in XLMD_WMT},
+    ("xlmd", "table2", "speedup"): xlmd_rows("wmt14_en_de", *XLMD_SINGLE),
+    # XLM-D Table 3: SacreBLEU of the Transformer and M=0 with T = 2/4/8.
+    **{("xlmd", "table3", f"sacrebleu_{run}"): xlmd_rows(run, "M=0;T=2", "M=0;T=4", "M=0;T=8") for run in XLMD_TABLE3},
+    # XLM-D Table 4: Original (raw) / Distill columns and the speed-ups; Table 5: s x T; Table 6: Pre-train / Reset.
+    **{("xlmd", "table4", metric): XLMD_TABLE4 for metric in ("bleu_raw", "bleu_distill", "speedup")},
+    ("xlmd", "table5", "bleu_wmt14_en_de"): xlmd_rows("wmt14_en_de", *(f"s={s};T={t}" for s in ("1.5", "2.0", "2.5", "3.0")
+                                                                      for t in (1, 2, 4, 8)), at=False),
+    **{("xlmd", "table6", metric): XLMD_TABLE6 for metric in ("bleu_pretrained", "bleu_reset")},
+    # XLM-D Table 8: batch-1 latency and speed-up; Table 9: static (block 8) vs dynamic blocks, WMT14 both ways.
+    **{("xlmd", "table8", metric): xlmd_rows("wmt14_en_de", *XLMD_SINGLE) for metric in ("latency_ms", "speedup")},
+    **{("xlmd", "table9", f"bleu_{run}"): xlmd_rows(run, *(f"{s};block={b}" for s in XLMD_ITERATIVE for b in ("8", "dynamic")),
+                                                    at=False)
+       for run in ("wmt14_en_de", "wmt14_de_en")},
 }
 
 # Published rows of these tables that are no system the paper trained, or no system natpipe has.
@@ -154,11 +191,19 @@ SKIPPED_SYSTEMS = {
                            ("CMLM10", "Ghazvininejad et al. (2019)"), ("CTC-Saharia", "Saharia et al. (2020)"),
                            ("AXE", "Ghazvininejad et al. (2020)"), ("GLAT-Qian", "Qian et al. (2021)"),
                            ("GLAT+CTC", "Qian et al. (2021)"))},
+    ("xlmd", "table1", "CMLM10"): "copied from Ghazvininejad et al. (2019) (the paper's text compares with its numbers)",
+    ("xlmd", "table4", "CMLM10"): "CMLM, 10 iterations: its Distill number is Table 1's copied 27.03; no preset "
+                                  "trains CMLM for XLM-D",
+    **{("xlmd", "table3", name): "the paper's CMLM baseline on these datasets, without its settings: natpipe's cmlm_base "
+                                 "could stand there, no preset trains it for XLM-D" for name in ("CMLM4", "CMLM10")},
 }
 # Published columns that are no measurement: the number of decoder passes is a property of the system.
-SKIPPED_METRICS = {("fully_nat", "table2", "iterations"): "the decoding's passes (N, 10, 1), not a measured number"}
+SKIPPED_METRICS = {("fully_nat", "table2", "iterations"): "the decoding's passes (N, 10, 1), not a measured number",
+                   ("xlmd", "table3", "bleu_wmt14_en_fr"): "wmt14_en_fr's xlmd_m0 is left out of its systems (its "
+                                                           "distillation alone is 128 decoding jobs over 35.8M pairs)"}
 MAIN_TABLES = {"hrt": ("table3", "table4"), "fully_nat": ("table2", "table3"),
-               "mtnat": ("table1", "table2", "table3", "table5", "table6"), "hint_nart": ("table1", "table2")}
+               "mtnat": ("table1", "table2", "table3", "table5", "table6"), "hint_nart": ("table1", "table2"),
+               "xlmd": ("table1", "table2", "table3", "table4", "table5", "table6", "table8", "table9")}
 
 
 def published_cells() -> set:
@@ -203,6 +248,8 @@ def placement(paper: str):
         return mtnat.mtnat_setting, lambda table, rows: mtnat.mtnat_columns(table, rows, {}, {})
     if paper == "hint_nart":
         return hint.hint_setting, lambda table, rows: hint.hint_columns(table, {}, EMPTY_SPEED, {})
+    if paper == "xlmd":
+        return xlmd.xlmd_setting, lambda table, rows: xlmd.xlmd_columns(table, {}, EMPTY_SPEED, {})
     return fnat.fully_nat_setting, lambda table, rows: fnat.fully_nat_columns(table, rows, {}, EMPTY_SPEED, {}, {})
 
 

@@ -34,7 +34,7 @@ class Inputs(SimpleNamespace):
 def test_every_package_under_natpipe_systems_is_a_registered_kind():
     packages = sorted(p.name for p in (REPO / "natpipe" / "systems").iterdir() if (p / "system.py").exists())
     assert sorted({s.package for s in systems()}) == packages
-    assert {s.kind for s in systems()} == {"at", "nat", "cmlm", "hrt", "fnat", "mtnat", "hint_nart"}
+    assert {s.kind for s in systems()} == {"at", "nat", "cmlm", "hrt", "fnat", "mtnat", "hint_nart", "xlmd"}
     assert config_schema()["$defs"]["model"]["properties"]["kind"]["enum"] == [s.kind for s in systems()]
 
 

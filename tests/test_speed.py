@@ -161,7 +161,7 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference(rows_per_job,
     rows = [row for s in corpus["systems"] for row in (config["models"][s].get("variants") or [s])]
     reference = corpus["teacher"]  # speed.reference is null
     others = [row for row in rows if row != reference]
-    assert rows[0] == reference and len(others) == 12
+    assert rows[0] == reference and len(others) == 13
     expected = {
         None: {others[0]: [reference, *others]},  # config.yaml: rows_per_job 14
         1: {row: [reference] if row == reference else [reference, row] for row in rows},
@@ -356,10 +356,11 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     from conftest import snakemake
     from natpipe.registry import ConfigError
 
-    # wmt14_en_de timed with 2 CPU threads: at_big's job would take days
-    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 56 speed "
-                       r"jobs of corpus wmt14_en_de are estimated over their limit of 1440 min; the longest, "
-                       r"row 'at_big' timed with the reference 'at_hrt', at [\d,]+ min"):
+    # wmt14_en_de timed with 2 CPU threads: XLM-D's T = 8, s = 3 row (XLMD Table 5) would take days; the preset
+    # raises the limit to 2100 min for that row at its 16 threads
+    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 96 speed "
+                       r"jobs of corpus wmt14_en_de are estimated over their limit of 2100 min; the longest, "
+                       r"row 'xlmd_m0_s30_t8' timed with the reference 'at_hrt', at [\d,]+ min"):
         preset_workflow("wmt14_en_de", corpora={"wmt14_en_de": {"speed": {"threads": 2}}})
     override = tmp_path / "short.yaml"
     override.write_text(yaml.safe_dump({"compute": {"resources": {"measure_speed": {"runtime": 10}}}}))
@@ -367,8 +368,8 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     assert result.returncode != 0
     message = next(line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config key"))
     assert "speed jobs of corpus sample_en_de are estimated over their limit of 10 min" in message
-    # the sample times its 12 rows in one job (rows_per_job 14): the message names them all
-    assert "the longest, rows 'nat_sample', 'CMLM1', " in message and "'HINT' timed with the reference 'at_sample'" in message
+    # the sample times its 13 rows in one job (rows_per_job 14): the message names them all
+    assert "the longest, rows 'nat_sample', 'CMLM1', " in message and "'XLMD_T2' timed with the reference 'at_sample'" in message
     for setting in ("speed.max_sentences (32 sentences now)", "speed.runs (2)", "speed.batch_sizes ([1, 8, 16, 32])",
                     "speed.rows_per_job (14)", "corpora.sample_en_de.speed"):
         assert setting in message

@@ -22,16 +22,16 @@ def job_counts(output: str) -> dict[str, int]:
 def test_default_dry_run_lists_the_whole_pipeline():
     result = snakemake("-n", "--forceall", check=True)
     counts = job_counts(result.stdout)
-    # nine models (AT teacher, vanilla NAT, CMLM, HRT, Fully-NAT KD+CTC / +VAE / +GLAT, MT-NAT, hint-NART);
-    # thirteen rows (CMLM1/4/10 from the CMLM; greedy, beam 20 + LM and NPD rows from the VAE model); the
+    # ten models (AT teacher, vanilla NAT, CMLM, HRT, Fully-NAT KD+CTC / +VAE / +GLAT, MT-NAT, hint-NART,
+    # XLM-D); fourteen rows (CMLM1/4/10 from the CMLM; greedy, beam 20 + LM and NPD rows from the VAE model); the
     # LM, its weights tuned for the beam + LM row, the latent PCA, one table per paper, the learning
     # curves; the sample times all its rows in one speed job (speed.rows_per_job 14)
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
-                      "apply_subword": 6, "binarize": 1, "train_model": 9, "average_checkpoints": 9,
-                      "translate_test": 13, "score": 13, "summary_table": 1, "distill_shard": 2,
+                      "apply_subword": 6, "binarize": 1, "train_model": 10, "average_checkpoints": 10,
+                      "translate_test": 14, "score": 14, "summary_table": 1, "distill_shard": 2,
                       "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "speed_table": 1,
                       "synthetic_masking": 1,
-                      "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 4,
+                      "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 5,
                       "learning_curves": 1, "all": 1}
 
 
@@ -39,7 +39,7 @@ def test_speed_and_synthetic_targets_build_only_what_they_need():
     speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
     # one speed job for the sample's rows (with the reference), one table of it
     assert speed["measure_speed"] == 1 and speed["speed_table"] == 1
-    assert speed["train_model"] == 9 and speed["tune_lm_weights"] == 1
+    assert speed["train_model"] == 10 and speed["tune_lm_weights"] == 1
     assert "translate_test" not in speed and "synthetic_masking" not in speed
     synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
     # the teacher's translations to mask, and CMLM10's test BLEU for the dashed line
@@ -75,8 +75,8 @@ def test_the_preset_list_is_complete():
 
 def test_sample_full_adds_the_deep_shallow_pair_to_the_sample():
     counts = job_counts(snakemake("-n", "--forceall", "--configfile=configs/sample_full.yaml", check=True).stdout)
-    # plus hint-NART's row with 9 teacher-rescored length candidates
-    assert counts["train_model"] == 10 and counts["translate_test"] == 15 and "download" not in counts
+    # plus hint-NART's row with 9 teacher-rescored length candidates and XLM-D decoded with T = 1 and 8
+    assert counts["train_model"] == 12 and counts["translate_test"] == 19 and "download" not in counts
 
 
 def test_sample_gpu_runs_the_default_dag_with_every_training_and_decoding_job_on_the_gpu():
@@ -109,6 +109,9 @@ def test_preset_dry_run_downloads_and_runs_every_stage(preset):
     config = yaml.safe_load((REPO / "configs" / f"{preset}.yaml").read_text())
     corpus = config["corpora"][config["run"][0]]
     urls = {s["url"] for s in corpus["sources"].values() if s["kind"] == "url"}
+    # and the pretrained archive (XLM-R) of the systems that start from one or use its vocabulary
+    used = {config["models"][s].get(key) for s in corpus["systems"] for key in ("pretrained", "vocabulary")}
+    urls |= {entry["url"] for name, entry in config.get("pretrained", {}).items() if name in used}
     result = snakemake("-n", "--configfile", f"configs/{preset}.yaml", check=True)
     counts = job_counts(result.stdout)
     assert counts["download"] == len(urls)
@@ -245,7 +248,7 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
     ({"models": {"hrt_sample": {"generate": {"skip_cmlm_from": "at_sample"}}}},
      "config key models.hrt_sample.generate.skip_cmlm_from: 'at_sample' must be a model of kind hrt"),
     ({"models": {"cmlm_sample": {"kind": "ctc"}}},
-     "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'fnat', 'hint_nart', 'hrt', 'mtnat', 'nat', 'cmlm']"),
+     "config key models.cmlm_sample.kind: 'ctc' is not one of ['at', 'fnat', 'hint_nart', 'hrt', 'mtnat', 'nat', 'cmlm', 'xlmd']"),
     ({"models": {"at_sample": {"loss": "ctc"}}}, "config key models.at_sample.loss: only models of kind fnat or mtnat have loss"),
     ({"models": {"fnat_ctc_sample": {"generate": {"npd": 3}}}},
      "config key models.fnat_ctc_sample.generate.npd: noisy parallel decoding samples VAE latents: set vae"),
@@ -267,7 +270,7 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
      "config key corpora.sample_en_de.preprocess.romanian: applies to a side whose language is 'ro', and corpus "
      "sample_en_de is en-de"),
     ({"models": {"at_sample": {"paper": "vaswani"}}},
-     "config key models.at_sample.paper: 'vaswani' is not a paper with tables (fully_nat, hint_nart, hrt, mtnat)"),
+     "config key models.at_sample.paper: 'vaswani' is not a paper with tables (fully_nat, hint_nart, hrt, mtnat, xlmd)"),
     ({"models": {"nat_sample": {"distill_teacher": "at_other"}}},
      "config key models.nat_sample.distill_teacher: 'at_other' is not a key of models"),
     ({"models": {"nat_sample": {"distill_teacher": "cmlm_sample"}}},
@@ -298,7 +301,7 @@ def test_each_teacher_distils_once_and_each_student_learns_from_its_own(tmp_path
     result = snakemake("-n", "-p", "--forceall", "--configfile", override, check=True)
     counts = job_counts(result.stdout)
     assert (counts["distill_shard"], counts["distill_merge"], counts["binarize_distill"]) == (4, 2, 2)
-    assert counts["train_model"] == 10 and counts["train_ctc_lm"] == 1  # at_two trains; one LM, at_two's
+    assert counts["train_model"] == 11 and counts["train_ctc_lm"] == 1  # at_two trains; one LM, at_two's
     lines = result.stdout.splitlines()
 
     def command(script, *marks):

@@ -35,10 +35,18 @@ TINY_MTNAT = {**TINY, "kind": "mtnat", "arch": "mtnat_transformer", "data": "dis
 # 5 length candidates rescored by the teacher
 TINY_HINT = {**TINY, "kind": "hint_nart", "arch": "hint_nart_transformer", "data": "distill", "paper_name": "HINT",
              "generate": {"max_tokens": 2000}, "variants": {"HINT": {}, "HINT_B2": {"halfwidth": 2}}}
+# XLM-D from the test's XLM-R-shaped checkpoint (tests/tiny_xlmr.py: 2 layers, 32 wide, its own
+# SentencePiece model and dict.txt), served over HTTP and fetched by the download rule; the
+# decorator after layer 1, decoded in 2 steps
+TINY_XLMD = {"kind": "xlmd", "arch": "xlmd_base", "encoder_layers": 2, "embed_dim": 32, "ffn_dim": 64, "heads": 2,
+             "pretrained": "xlmr_tiny", "data": "distill", "decorator_layer": 1, "paper_name": "XLMD",
+             "train": TINY["train"], "generate": {"iterations": 2, "max_tokens": 2000}}
+XLMR_ARCHIVE = "xlmr/xlmr.tiny.tar.gz"  # under the run's directory
+UNSERVED = "http://127.0.0.1:9/xlmr.tiny.tar.gz"  # runs that never build the XLM-D row (the SLURM scenario)
 ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd",
-        "mtnat_tiny", "HINT", "HINT_B2"]
-# 3 speed jobs of 4 rows (in ROWS order), each also timing the reference; the first 8 test sentences
-SPEED = {"batch_sizes": [1, 4, 8], "runs": 2, "warmup_batches": 1, "max_sentences": 8, "rows_per_job": 4,
+        "mtnat_tiny", "HINT", "HINT_B2", "xlmd_tiny"]
+# 3 speed jobs of 5, 5 and 3 rows (in ROWS order), each also timing the reference; the first 8 test sentences
+SPEED = {"batch_sizes": [1, 4, 8], "runs": 2, "warmup_batches": 1, "max_sentences": 8, "rows_per_job": 5,
          "test_sentences": N_HELDOUT}  # the runtime estimate assumes newstest2014's 3,003 otherwise
 
 
@@ -50,7 +58,17 @@ def write_tiny_corpus(work: Path) -> None:
             (work / f"{split}.{lang}").write_text("\n".join(lines[:count]) + "\n", encoding="utf-8")
 
 
-def tiny_config(work: Path) -> dict:
+def write_tiny_xlmr(work: Path) -> Path:
+    """The XLM-R-shaped archive at work/XLMR_ARCHIVE, its SentencePiece model trained on the tiny
+    corpus's training text (both sides, as XLM-R's covers every language)."""
+    from tiny_xlmr import build_tiny_xlmr
+
+    lines = [line for lang in ("en", "de") for line in
+             (REPO / "data" / "sample" / f"train.{lang}").read_text(encoding="utf-8").splitlines()[:N_TRAIN]]
+    return build_tiny_xlmr(work / Path(XLMR_ARCHIVE).parent, lines, layers=2, dim=32, ffn=64, heads=2, vocab_size=400)
+
+
+def tiny_config(work: Path, xlmr_url: str = UNSERVED, xlmr_sha256: str | None = None) -> dict:
     return {
         "run": ["tiny_en_de"],
         "corpora": {"tiny_en_de": {
@@ -62,18 +80,19 @@ def tiny_config(work: Path) -> dict:
             "distill": {"shards": 3, "beam": 2, "max_len_a": 1.2, "max_len_b": 5, "stats_sample": 100},
             "teacher": "at_tiny",
             "systems": ["at_tiny", "at_tiny_md", "nat_tiny", "cmlm_tiny", "hrt_tiny", "fnat_tiny", "mtnat_tiny",
-                        "hint_tiny"]}},
+                        "hint_tiny", "xlmd_tiny"]}},
+        "pretrained": {"xlmr_tiny": {"url": xlmr_url, "sha256": xlmr_sha256, "format": "fairseq"}},
         "models": {"at_tiny": {**TINY, "paper_name": "AT"}, "at_tiny_md": {**TINY, "data": "mixdistill", "p_raw": 0.5},
                    "nat_tiny": TINY_NAT, "cmlm_tiny": TINY_CMLM, "hrt_tiny": TINY_HRT, "fnat_tiny": TINY_FNAT,
-                   "mtnat_tiny": TINY_MTNAT, "hint_tiny": TINY_HINT},
+                   "mtnat_tiny": TINY_MTNAT, "hint_tiny": TINY_HINT, "xlmd_tiny": TINY_XLMD},
         "ctc_lm": {"alpha_grid": [0.0, 0.5], "beta_grid": [0.0, 1.0]},
         "speed": SPEED,
         "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},
     }
 
 
-def write_tiny_config(work: Path) -> Path:
+def write_tiny_config(work: Path, xlmr_url: str = UNSERVED, xlmr_sha256: str | None = None) -> Path:
     write_tiny_corpus(work)
     path = work / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tiny_config(work)))
+    path.write_text(yaml.safe_dump(tiny_config(work, xlmr_url, xlmr_sha256)))
     return path
