@@ -390,3 +390,28 @@ def test_the_source_layers_compute_what_fairseqs_xlmr_computes(tiny_xlmr):
         logits, _ = hub(tokens)
         torch.testing.assert_close(ours.encoder.lm_head(states[row:row + 1, :tokens.size(1)]), logits,
                                    atol=1e-5, rtol=1e-5)
+
+
+def test_the_released_checkpoints_older_layout_loads_to_the_same_weights(tiny_xlmr, tmp_path):
+    """xlmr.base's model.pt names its encoder `decoder`, its embedding LayerNorm `emb_layer_norm`
+    and fuses q, k, v into `in_proj_*`: written back in that layout, the fixture loads unchanged."""
+    from natpipe.systems.xlmd.pretrained import load_pretrained
+
+    state = torch.load(tiny_xlmr / "model.pt", map_location="cpu", weights_only=False)
+    old = {}
+    for name, value in state["model"].items():
+        name = "decoder." + name[len("encoder."):] if name.startswith("encoder.") else name
+        name = name.replace(".layernorm_embedding.", ".emb_layer_norm.")
+        if ".self_attn.q_proj." in name:
+            kind = name.rsplit(".", 1)[1]
+            parts = [state["model"][name.replace("decoder.", "encoder.", 1).replace("q_proj", p)] for p in ("q_proj", "k_proj", "v_proj")]
+            old[name.replace("q_proj." + kind, "in_proj_" + kind)] = torch.cat(parts)
+        elif ".self_attn.k_proj." not in name and ".self_attn.v_proj." not in name:
+            old[name] = value
+    assert any("in_proj_weight" in k for k in old) and not any(k.startswith("encoder.") for k in old)
+    torch.save({**state, "model": old}, tmp_path / "model.pt")
+    model = xlmr_shaped(XLMRTask(tiny_xlmr))
+    load_pretrained(model, str(tmp_path / "model.pt"))
+    for name, value in model.state_dict().items():
+        if name != "sigma":
+            assert torch.equal(value, state["model"][name]), name

@@ -22,9 +22,17 @@ class PretrainedMismatch(ValueError):
 
 
 def read_checkpoint(path: str) -> dict:
-    """The encoder's state dict of a fairseq RoBERTa/XLM-R checkpoint (names as RobertaModel's)."""
+    """The encoder's state dict of a fairseq RoBERTa/XLM-R checkpoint, under today's names.
+
+    The released xlmr.base / xlmr.large predate fairseq 0.10: their encoder is called `decoder`
+    and its embedding LayerNorm `emb_layer_norm`, which fairseq's RobertaModel renames when it
+    loads them; so does this (the fused `in_proj` attention weights are split by fairseq's own
+    upgrade in load_pretrained)."""
     state = torch.load(path, map_location="cpu", weights_only=False)  # fairseq stores argparse args
     weights = state.get("model") if isinstance(state, dict) else None
+    if weights:
+        weights = {("encoder." + k[len("decoder."):] if k.startswith("decoder.") else k)
+                   .replace(".emb_layer_norm.", ".layernorm_embedding."): v for k, v in weights.items()}
     if not weights or not any(k.startswith(PREFIX + "sentence_encoder.") for k in weights):
         raise PretrainedMismatch(f"{path}: not a fairseq RoBERTa/XLM-R checkpoint (no encoder.sentence_encoder.* "
                                  "weights under 'model')")
@@ -42,6 +50,7 @@ def shape_of(weights: dict) -> dict:
 def load_pretrained(model, path: str) -> None:
     """Copy the checkpoint's weights into `model` (an XLMDModel), checking the shapes first."""
     weights = read_checkpoint(path)
+    model.upgrade_state_dict(weights)  # fairseq's own renames of older layouts (in_proj -> q, k, v)
     have, want = shape_of(weights), shape_of(model.state_dict())
     if have != want:
         raise PretrainedMismatch(f"{path}: the checkpoint is {have}, the model as configured is {want} (set "
