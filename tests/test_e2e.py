@@ -160,8 +160,9 @@ def test_speed_csv_has_one_row_per_system_device_batch_and_run(tiny_run):
     assert all("at_tiny" in systems for systems in jobs)
     assert (table["n_sentences"] == SPEED["max_sentences"]).all() and (table["threads"] == 2).all()
     assert sorted(set(table["batch_size"])) == SPEED["batch_sizes"] and set(table["run"]) == {0, 1}
-    # a 30-update CTC model may emit only blanks: an empty output is still a whole decoding pass
-    assert (table["seconds"] > 0).all() and (table[~table["system"].isin(["FNAT", "FNAT_npd"])]["output_tokens"] > 0).all()
+    # a 30-update CTC model (Fully NAT's, XLM-D's) may emit only blanks: an empty output is still a whole decoding pass
+    ctc = ["FNAT", "FNAT_npd", "xlmd_tiny"]
+    assert (table["seconds"] > 0).all() and (table[~table["system"].isin(ctc)]["output_tokens"] > 0).all()
 
 
 def test_outputs_do_not_depend_on_batch_size(tiny_run):
