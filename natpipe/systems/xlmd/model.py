@@ -148,9 +148,6 @@ class XLMDModel(BaseFairseqModel):
             x = body.layer_norm(x)
         return self.encoder.lm_head(x)
 
-    def max_decoder_positions(self):
-        return XLMR_POSITIONS
-
 
 @register_model_architecture("xlmd", "xlmd_base")
 def xlmd_base(args):

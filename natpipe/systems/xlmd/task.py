@@ -43,6 +43,5 @@ class XLMDTranslationTask(TranslationTask):
         from natpipe.systems.xlmd.decorator import block_size
         from natpipe.systems.xlmd.generator import XLMDGenerator
 
-        block = self.cfg.decode_block
         return XLMDGenerator(models[0], self.target_dictionary, self.cfg.iterations,
-                             block_size(block if block == "dynamic" else int(block), self.cfg.iterations))
+                             block_size(self.cfg.decode_block, self.cfg.iterations))
