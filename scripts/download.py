@@ -9,7 +9,7 @@ Unpacking a pretrained model's archive writes all of its files or none.
 
   download.py fetch   --url U --sha256 H --out PATH [--mirror M]
   download.py extract --archive A [--member M] --format {text,sgm,tags,xml} --out PATH
-  download.py unpack-pretrained --archive A --format fairseq --out-dir DIR
+  download.py unpack-pretrained --archive A --format {fairseq,huggingface} --out-dir DIR
 """
 import argparse
 import contextlib
@@ -35,8 +35,11 @@ from common import atomic_output, sha256_file
 TIMEOUT = 60  # seconds per socket operation; a stalled server becomes a retry, not a hang
 BACKOFF = 2.0  # seconds before the first retry, doubled each time
 FORMATS = ("text", "sgm", "tags", "xml")
-# the files of a pretrained model's archive, by layout (fairseq's xlmr.*.tar.gz: one top directory)
-PRETRAINED_FORMATS = {"fairseq": ("model.pt", "dict.txt", "sentencepiece.bpe.model")}
+# the files of a pretrained model's archive, by layout (fairseq's xlmr.*.tar.gz: one top directory;
+# huggingface: a tar of the Hub's files, converted to fairseq's on unpacking)
+PRETRAINED_FILES = ("model.pt", "dict.txt", "sentencepiece.bpe.model")
+PRETRAINED_FORMATS = {"fairseq": PRETRAINED_FILES,
+                      "huggingface": ("config.json", "model.safetensors", "sentencepiece.bpe.model")}
 SEG_RE = re.compile(r"<seg(?:\s[^>]*)?>(.*?)</seg\s*>", re.S | re.I)
 
 
@@ -238,10 +241,22 @@ def extract_member(archive, member, out, fmt):
     return n
 
 
+def _copy_member(tf, info, out, chunk):
+    """Stream one tar member into an open file; returns (bytes, sha256)."""
+    digest, size = hashlib.sha256(), 0
+    with tf.extractfile(info) as src:
+        for buf in iter(lambda: src.read(chunk), b""):
+            out.write(buf)
+            digest.update(buf)
+            size += len(buf)
+    return size, digest.hexdigest()
+
+
 def unpack_pretrained(archive, fmt, out_dir, chunk=1 << 20):
-    """Write the files of a pretrained model's tar(.gz) (one regular member per basename of
-    `fmt`, wherever it lies) into `out_dir`: all of them or, on any error, none (a checkpoint
-    without its dictionary would be loaded with the wrong one). Returns {name: (bytes, sha256)}."""
+    """Write fairseq's files of a pretrained model (model.pt, dict.txt, sentencepiece.bpe.model)
+    from its tar(.gz) (one regular member per basename of `fmt`, wherever it lies) into `out_dir`:
+    all of them or, on any error, none (a checkpoint without its dictionary would be loaded with
+    the wrong one). The huggingface layout is converted on the way. Returns {name: (bytes, sha256)}."""
     if fmt not in PRETRAINED_FORMATS:
         raise ExtractError(f"unknown pretrained format {fmt!r} (choose from {', '.join(PRETRAINED_FORMATS)})")
     wanted = PRETRAINED_FORMATS[fmt]
@@ -257,18 +272,45 @@ def unpack_pretrained(archive, fmt, out_dir, chunk=1 << 20):
                 raise ExtractError(f"{archive}: {'no member' if not hits else f'{len(hits)} members ({where})'} "
                                    f"named {name!r} (format {fmt} needs exactly one)")
             found[name] = hits[0]
+        if fmt == "huggingface":
+            return _unpack_huggingface(archive, tf, found, out_dir, chunk)
         stats = {}
         with contextlib.ExitStack() as stack:  # every file is renamed into place only once all are written
             for name, info in sorted(found.items(), key=lambda item: item[1].offset_data):  # one pass over a .gz
                 out = stack.enter_context(atomic_output(os.path.join(out_dir, name), "wb"))
-                digest, size = hashlib.sha256(), 0
-                with tf.extractfile(info) as src:
-                    for buf in iter(lambda: src.read(chunk), b""):
-                        out.write(buf)
-                        digest.update(buf)
-                        size += len(buf)
-                stats[name] = (size, digest.hexdigest())
+                stats[name] = _copy_member(tf, info, out, chunk)
     return {name: stats[name] for name in wanted}
+
+
+def _unpack_huggingface(archive, tf, found, out_dir, chunk):
+    """The Hub's files, read into a scratch directory, written as fairseq's (natpipe.systems.xlmd.huggingface)."""
+    import tempfile
+
+    import torch
+    from natpipe.systems.xlmd.huggingface import ConversionError, convert
+
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".hf.", dir=out_dir) as scratch:
+        for name, info in sorted(found.items(), key=lambda item: item[1].offset_data):
+            with open(os.path.join(scratch, name), "wb") as out:
+                _copy_member(tf, info, out, chunk)
+        try:
+            checkpoint, dictionary = convert(*(os.path.join(scratch, n) for n in PRETRAINED_FORMATS["huggingface"]))
+        except ConversionError as e:
+            raise ExtractError(f"{archive}: {e}".replace(scratch + os.sep, "")) from None
+        stats = {}
+        with contextlib.ExitStack() as stack:
+            outs = {n: stack.enter_context(atomic_output(os.path.join(out_dir, n), "wb")) for n in PRETRAINED_FILES}
+            torch.save(checkpoint, outs["model.pt"])
+            outs["dict.txt"].write(dictionary.encode("utf-8"))
+            with open(os.path.join(scratch, "sentencepiece.bpe.model"), "rb") as src:
+                shutil.copyfileobj(src, outs["sentencepiece.bpe.model"])
+            for out in outs.values():
+                out.flush()
+        for name in PRETRAINED_FILES:
+            path = os.path.join(out_dir, name)
+            stats[name] = (os.path.getsize(path), sha256_file(path))
+    return stats
 
 
 def main(argv=None):
