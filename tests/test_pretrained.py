@@ -176,6 +176,12 @@ def test_only_the_archives_a_model_of_the_run_uses_are_downloaded(monkeypatch):
      "config key vocabularies.xlmr.method: unknown key; allowed keys: pretrained"),
     ({"pretrained": {"xlmr_tiny": {**PRETRAINED["xlmr_tiny"], "format": "onnx"}}},
      "config key pretrained.xlmr_tiny.format: 'onnx' is not one of ['fairseq', 'huggingface']"),
+    ({"models": {"xlmd_sample": {"pretrained": "xlmr_tiny"}}},
+     "config key models.xlmd_sample.reset_init: transformer initialises a model without `pretrained`; "
+     "this one loads xlmr_tiny"),
+    ({"models": {"xlmd_sample": {"pretrained": "xlmr_tiny", "reset_init": "xlmr"}}},
+     "config key models.xlmd_sample.pre_norm: XLM-R is post-norm: pre_norm is for models without a pretrained "
+     "checkpoint (Reset)"),
     ({"pretrained": {**PRETRAINED, "xlmr_pinned": {"url": URL, "sha256": "0" * 64}},
       "models": {"nat_sample": {"vocabulary": "xlmr_tiny"}, "cmlm_sample": {"vocabulary": "xlmr_pinned"}}},
      f"config key pretrained.xlmr_pinned.sha256: {URL} is configured elsewhere with another sha256"),

@@ -170,21 +170,30 @@ def test_kept_positions_get_no_gradient():
 # block masking and iterative decoding ------------------------------------------------------------
 
 
-def test_training_mask_hides_one_to_all_positions_of_every_block_uniformly():
+def test_training_mask_hides_one_to_all_positions_of_every_block_uniformly_at_one_share_per_sentence():
+    """k ~ U{1..n} in every block; the blocks of a sentence share the share u (full blocks the same
+    k, a shorter one no more), so a sentence is wholly masked one time in `block`."""
     mask = torch.tensor([[True] * 11 + [False] * 2, [True] * 13])
     counts = {n: torch.zeros(n + 1) for n in (4, 3, 1)}
+    wholly = 0
     generator = torch.Generator().manual_seed(0)
     for _ in range(3000):
         masked = training_mask(mask, 4, generator)
         assert not (masked & ~mask).any()
         for row, blocks in ((0, [(0, 4), (4, 8), (8, 11)]), (1, [(0, 4), (4, 8), (8, 12), (12, 13)])):
+            ks = []
             for start, end in blocks:
                 k = int(masked[row, start:end].sum())
                 assert 1 <= k <= end - start
                 counts[end - start][k] += 1
+                ks.append(k)
+            full = [k for k, (start, end) in zip(ks, blocks) if end - start == 4]
+            assert len(set(full)) == 1 and all(k <= full[0] for k in ks), (row, ks)
+        wholly += bool(masked[1].all())
     for n, seen in counts.items():  # k ~ U{1..n}
         share = seen[1:] / seen.sum()
         assert torch.allclose(share, torch.full((n,), 1 / n), atol=0.03), (n, share)
+    assert wholly / 3000 == pytest.approx(1 / 4, abs=0.03)
     again = training_mask(mask, 4, torch.Generator().manual_seed(5))
     assert torch.equal(again, training_mask(mask, 4, torch.Generator().manual_seed(5)))
 
@@ -356,6 +365,34 @@ def test_the_decorated_model_loads_exactly_the_checkpoints_weights_and_reset_doe
     assert loaded.sigma.item() == 1.0
     matrices = [n for n, v in own.items() if v.dim() == 2]  # biases and LayerNorms start at 0 / 1 in both
     assert len(matrices) >= 10 and all(not torch.equal(reset.state_dict()[n], weights[n]) for n in matrices)
+
+
+def test_reset_init_transformer_is_fairseqs_transformer_initialisation():
+    """Xavier-uniform linear layers (bound sqrt(6 / (fan_in + fan_out))) with zero biases and
+    N(0, d^-1/2) embeddings, where XLM-R's own is N(0, 0.02) throughout."""
+    from fairseq.models import ARCH_MODEL_REGISTRY
+
+    def build(reset_init):
+        args = argparse.Namespace(encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128,
+                                  encoder_attention_heads=2, dropout=0.0, attention_dropout=0.0, decorator_layer=1,
+                                  upsample_ratio=2.0, decorator_scale=0.5, sigma_init=1.0, no_add_and_scale=False,
+                                  reset_init=reset_init)
+        torch.manual_seed(0)
+        return ARCH_MODEL_REGISTRY["xlmd_base"].build_model(args, Task())
+
+    xavier, bert = build("transformer"), build("xlmr")
+    fc1 = xavier.encoder.sentence_encoder.layers[0].fc1
+    bound = math.sqrt(6 / (64 + 128))
+    assert fc1.weight.abs().max() <= bound and fc1.weight.abs().max() > 0.9 * bound
+    assert fc1.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+    assert all(m.bias.abs().sum() == 0 for m in xavier.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None)
+    body = xavier.encoder.sentence_encoder
+    for embedding in (body.embed_tokens, body.embed_positions):
+        rows = [r for r in range(embedding.weight.size(0)) if r != embedding.padding_idx]
+        assert embedding.weight[rows].std().item() == pytest.approx(64 ** -0.5, rel=0.05)
+        assert embedding.weight[embedding.padding_idx].abs().sum() == 0
+    assert bert.encoder.sentence_encoder.layers[0].fc1.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert bert.encoder.sentence_encoder.embed_positions.weight.std().item() == pytest.approx(0.02, rel=0.05)
 
 
 def test_a_checkpoint_of_another_shape_is_refused_with_both_shapes(tiny_xlmr):

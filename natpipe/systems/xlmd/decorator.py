@@ -8,8 +8,8 @@ decodes through it. Plain torch, so that each is tested against a direct computa
 * Add & scale (Eq. 4): z'_j = (z_j + e[a_j]) gamma + p_j, e = XLM-R's word embeddings of the input
   alignment a (all [MASK] at first), p = its position embeddings.
 * Training (Algorithm 1): the best alignment a* from an all-[MASK] pass (Viterbi), cut into blocks
-  of B positions; in each block k ~ U{1..len} random positions are masked (the paper gives no ratio;
-  this is CMLM's uniform count, per block). Constrained CTC sums only the alignments that keep the
+  of B positions; in each block k = 1 + floor(u len) random positions are masked, u ~ U[0, 1) once
+  per sentence (the paper gives no ratio: CMLM's uniform count, the same share in every block). Constrained CTC sums only the alignments that keep the
   unmasked positions' tokens, each weighted by its masked positions' probabilities (the unmasked
   are given, as CMLM's loss covers the masked tokens only): their log-probabilities are replaced by
   0 for a*_j and -1e4 for every other token, so they carry no gradient and exclude the other paths.
@@ -100,13 +100,18 @@ def lowest_in_blocks(scores: torch.Tensor, mask: torch.Tensor, block: int, count
 
 
 def training_mask(mask: torch.Tensor, block: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """B x J bool, True = masked: in each block of `block` real positions, k ~ U{1..n} of its n
-    positions chosen uniformly at random. Drawn on the CPU (the same on any device)."""
+    """B x J bool, True = masked: in each block of n real positions, k = 1 + floor(u n) of them
+    chosen uniformly at random, u ~ U[0, 1) drawn once per sentence (so k ~ U{1..n} in each block).
+
+    One u per sentence, not per block: decoding re-masks the same share of every block, and a
+    sentence is wholly masked (its loss plain CTC, the first decoding step's input) one time in
+    `block`. Drawn per block, a 40-position sentence is wholly masked with probability 8^-5, and
+    a Reset model on the sample stayed on the all-blank output (README). Drawn on the CPU (the
+    same on any device)."""
     cpu_mask = mask.bool().cpu()
     sizes = block_sizes(cpu_mask, block)
-    # one uniform per block gives k = 1 + floor(u * n); one key per position picks which k
-    u = torch.rand(cpu_mask.size(0), cpu_mask.size(1) // block + 1, generator=generator)
-    k = (1 + (u.gather(1, block_ids(cpu_mask, block).clamp(min=0)) * sizes).floor().long()).clamp(max=block)
+    u = torch.rand(cpu_mask.size(0), 1, generator=generator)
+    k = (1 + (u * sizes).floor().long()).clamp(max=block)  # one key per position then picks which k
     keys = torch.rand(cpu_mask.shape, generator=generator)
     return lowest_in_blocks(keys, cpu_mask, block, k * cpu_mask.long()).to(mask.device)
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 import json
 import re
 
-import torch
-
-FILES = ("config.json", "model.safetensors", "sentencepiece.bpe.model")
 SPECIALS = 4  # fairseq's <s> <pad> </s> <unk>
 # HF module names (after roberta.) -> fairseq's (after encoder.sentence_encoder.layers.{i}.)
 LAYER_NAMES = {

@@ -3,7 +3,8 @@ layers M+1..L read the decorated, upsampled sequence; XLM-R's LM head predicts e
 
 The XLM-R part is fairseq's own RobertaEncoder (post-norm, embedding LayerNorm, learned positions,
 GELU, LM head tied to the embeddings), so a pretrained checkpoint loads by name (pretrained.py) and
-`pretrained: null` is XLM-R's own random initialisation (init_bert_params). The encoder reads
+`pretrained: null` is XLM-R's own random initialisation (init_bert_params; `reset_init: transformer`
+fairseq's Transformer one). The encoder reads
 `<s> x </s>` as XLM-R was trained to; at most 512 positions: a longer source keeps its first 510
 tokens and </s> (counted in the log). The blank of CTC is <s>, which no target contains.
 
@@ -22,7 +23,7 @@ from fairseq.models.transformer import TransformerModel
 from torch import nn
 
 from natpipe.systems.xlmd.decorator import XLMR_POSITIONS, add_and_scale, decorated_lengths, latent_transform
-from natpipe.systems.xlmd.system import XLMD
+from natpipe.systems.xlmd.system import RESET_INITS, XLMD
 
 logger = logging.getLogger(__name__)
 MASK = "<mask>"
@@ -63,6 +64,8 @@ class XLMDModel(BaseFairseqModel):
                             help="initial sigma of the latent transformation")
         parser.add_argument("--no-add-and-scale", action="store_true",
                             help="'LT only': layers M+1.. read the latent transformation alone (single step)")
+        parser.add_argument("--reset-init", choices=RESET_INITS, default=XLMD.default("reset_init"),
+                            help="random initialisation of a model without --pretrained-checkpoint")
 
     @classmethod
     def build_model(cls, args, task):
@@ -80,7 +83,10 @@ class XLMDModel(BaseFairseqModel):
             layernorm_embedding=True, no_scale_embedding=True,
             encoder_learned_pos=True, untie_weights_roberta=False, encoder_layerdrop=0.0, encoder_layers_to_keep=None)
         roberta_architecture(roberta)
-        return cls(args, RobertaEncoder(roberta, task.source_dictionary), task.source_dictionary)
+        model = cls(args, RobertaEncoder(roberta, task.source_dictionary), task.source_dictionary)
+        if getattr(args, "reset_init", "xlmr") == "transformer":
+            transformer_init(model, args.encoder_embed_dim)
+        return model
 
     def max_positions(self):
         """Any length: longer sources are truncated to XLM-R's positions (not dropped, which
@@ -147,6 +153,23 @@ class XLMDModel(BaseFairseqModel):
         if body.layer_norm is not None:  # pre-norm (a Reset model's `pre_norm`; XLM-R is post-norm)
             x = body.layer_norm(x)
         return self.encoder.lm_head(x)
+
+
+def transformer_init(model: nn.Module, dim: int) -> None:
+    """fairseq's Transformer initialisation in place of XLM-R's BERT one: Xavier-uniform linear
+    layers with zero biases, N(0, dim^-1/2) token and position embeddings (padding rows 0).
+    With BERT's N(0, 0.02) a small Reset model on the sample stayed on CTC's all-blank output for
+    300+ updates (README "XLM-D on the sample (CPU)"), as vanilla NAT did with it."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    body = model.encoder.sentence_encoder
+    for embedding in (body.embed_tokens, body.embed_positions):
+        nn.init.normal_(embedding.weight, mean=0.0, std=dim ** -0.5)
+        with torch.no_grad():
+            embedding.weight[embedding.padding_idx].zero_()
 
 
 @register_model_architecture("xlmd", "xlmd_base")

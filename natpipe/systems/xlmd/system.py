@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from natpipe.registry import SpeedCost, System, config_error, decodings
 
+RESET_INITS = ("xlmr", "transformer")
 ARCH_LAYERS = {"xlmd_base": 12, "xlmd_large": 24}  # XLM-R base / large depth, unless encoder_layers says otherwise
 
 XLMD_SETTINGS = {
@@ -30,8 +31,12 @@ XLMD_SETTINGS = {
     "sigma_init": {"description": "Initial sigma of the distance-based latent transformation (its only "
                                   "trainable parameter; the paper gives no value).",
                    "type": "number", "exclusiveMinimum": 0, "default": 1.0},
+    "reset_init": {"description": "Random initialisation of a model without `pretrained`: xlmr = XLM-R's own "
+                                  "(BERT's N(0, 0.02), Table 6's Reset); transformer = fairseq's Transformer init "
+                                  "(Xavier-uniform, N(0, d^-1/2) embeddings), with which a small model learns on the "
+                                  "sample.", "enum": list(RESET_INITS), "default": "xlmr"},
     "mask_block": {"description": "B of Algorithm 1: the best alignment is cut into blocks of B positions and "
-                                  "k ~ U{1..B} random positions of each block are masked.",
+                                  "k ~ U{1..B} random positions of each block are masked (one share per sentence).",
                    "type": "integer", "minimum": 1, "default": 8},
 }
 DECODING = {
@@ -74,6 +79,9 @@ class XLMD(System):
         if model["pretrained"] and model.get("vocabulary") not in (None, model["pretrained"]):
             raise config_error(f"models.{name}.vocabulary", f"the pretrained {model['pretrained']} reads its own "
                                f"vocabulary, not {model['vocabulary']}")
+        if model["pretrained"] and model["reset_init"] != "xlmr":
+            raise config_error(f"models.{name}.reset_init", f"{model['reset_init']} initialises a model without "
+                               f"`pretrained`; this one loads {model['pretrained']}")
         if model["pretrained"] and model["pre_norm"]:
             raise config_error(f"models.{name}.pre_norm", "XLM-R is post-norm: pre_norm is for models without "
                                "a pretrained checkpoint (Reset)")
@@ -87,7 +95,8 @@ class XLMD(System):
 
     def model_args(self, model):
         args = ["--decorator-layer", str(model["decorator_layer"]), "--upsample-ratio", str(model["upsample_ratio"]),
-                "--decorator-scale", str(model["decorator_scale"]), "--sigma-init", str(model["sigma_init"])]
+                "--decorator-scale", str(model["decorator_scale"]), "--sigma-init", str(model["sigma_init"]),
+                "--reset-init", model["reset_init"]]
         return args + ([] if model["add_and_scale"] else ["--no-add-and-scale"])
 
     def criterion_args(self, model):
