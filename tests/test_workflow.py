@@ -97,9 +97,10 @@ def test_sample_learn_trains_each_student_with_valid_bleu_points():
     for command in re.findall(r"python \S*train\.py --model '(.*?)' ", out):
         model = json.loads(command)
         trained[model["kind"]] = model
-    assert set(trained) == {"at", "nat", "cmlm", "hrt", "fnat", "mtnat"}
-    assert all(trained[k]["train"]["bleu_at"] for k in ("nat", "cmlm", "hrt", "fnat", "mtnat"))
+    assert set(trained) == {"at", "nat", "cmlm", "hrt", "fnat", "mtnat", "xlmd"}
+    assert all(trained[k]["train"]["bleu_at"] for k in ("nat", "cmlm", "hrt", "fnat", "mtnat", "xlmd"))
     assert trained["hrt"]["train"]["lr"] == 0.002 and trained["nat"]["init"] == "transformer"
+    assert trained["xlmd"]["reset_init"] == "transformer" and trained["xlmd"]["data"] == "raw"
     assert "rule learning_curves:" in out
 
 
