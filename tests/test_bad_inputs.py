@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -65,9 +66,11 @@ def test_corpus_errors_name_file_and_line_and_leave_nothing(corpus, damage, mess
     result = run(corpus)
     assert result.returncode != 0
     assert re.search(message, the_error(result)), the_error(result)
-    # the failing split wrote nothing; the other splits may have finished before Snakemake stopped
+    # the failing split wrote nothing; the other splits' jobs (their raw text, the cleaning of the
+    # training split) may have finished before Snakemake stopped, never a temporary file
     for leftover in produced(corpus):
-        assert leftover.startswith(f"{CORPUS}/raw/") and not leftover.endswith((".tmp", ".part")), leftover
+        assert leftover.startswith((f"{CORPUS}/raw/", f"{CORPUS}/prep/")), leftover
+        assert not leftover.endswith((".tmp", ".part")) and not Path(leftover).name.startswith("."), leftover
     broken_split = re.search(r"(train|valid|test)\.(en|de)", message.replace("\\", "")).group(1)
     assert not (corpus / CORPUS / f"raw/{broken_split}.src").exists()
     assert not (corpus / CORPUS / f"raw/{broken_split}.tgt").exists()
