@@ -305,8 +305,6 @@ def _unpack_huggingface(archive, tf, found, out_dir, chunk):
             outs["dict.txt"].write(dictionary.encode("utf-8"))
             with open(os.path.join(scratch, "sentencepiece.bpe.model"), "rb") as src:
                 shutil.copyfileobj(src, outs["sentencepiece.bpe.model"])
-            for out in outs.values():
-                out.flush()
         for name in PRETRAINED_FILES:
             path = os.path.join(out_dir, name)
             stats[name] = (os.path.getsize(path), sha256_file(path))

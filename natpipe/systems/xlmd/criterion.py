@@ -2,8 +2,9 @@
 
 * Iterative XLM-D (add & scale): a first pass without gradient from an all-[MASK] alignment gives
   the best alignment a* (Viterbi); block masking hides k ~ U{1..n} random positions of each block
-  of `--mask-block` positions, at one share per sentence; the second pass reads the masked alignment and the loss is the
-  constrained CTC, which keeps the unmasked positions' tokens (natpipe.systems.xlmd.decorator).
+  of `--mask-block` positions, at one share per sentence; the second pass reads the masked
+  alignment and the loss is the constrained CTC, which keeps the unmasked positions' tokens
+  (natpipe.systems.xlmd.decorator).
   Both passes share the source layers 1..M, run once.
 * 'LT only': plain CTC over the latent transformation, no masking.
 

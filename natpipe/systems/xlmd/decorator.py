@@ -9,9 +9,10 @@ decodes through it. Plain torch, so that each is tested against a direct computa
   alignment a (all [MASK] at first), p = its position embeddings.
 * Training (Algorithm 1): the best alignment a* from an all-[MASK] pass (Viterbi), cut into blocks
   of B positions; in each block k = 1 + floor(u len) random positions are masked, u ~ U[0, 1) once
-  per sentence (the paper gives no ratio: CMLM's uniform count, the same share in every block). Constrained CTC sums only the alignments that keep the
-  unmasked positions' tokens, each weighted by its masked positions' probabilities (the unmasked
-  are given, as CMLM's loss covers the masked tokens only): their log-probabilities are replaced by
+  per sentence (the paper gives no ratio: CMLM's uniform count, the same share in every block).
+  Constrained CTC sums only the alignments that keep the unmasked positions' tokens, each weighted
+  by its masked positions' probabilities (the unmasked are given, as CMLM's loss covers the masked
+  tokens only): their log-probabilities are replaced by
   0 for a*_j and -1e4 for every other token, so they carry no gradient and exclude the other paths.
 * Decoding: T steps from an all-[MASK] alignment; each step predicts the masked positions (argmax),
   merges them into the alignment, and re-masks, in every block, the floor(n (T - t) / T) positions
