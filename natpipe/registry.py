@@ -83,6 +83,7 @@ class System:
     fairseq_modules: tuple = ()  # modules of the package that register fairseq components
     teaches: bool = False  # may be a corpus's teacher (its beam output is the distilled data)
     fills_masks: bool = False  # the synthetic experiments can fill masks with it in one pass
+    converts_to_ctranslate2: bool = False  # ct2-fairseq-converter takes its checkpoints (the ctranslate2 rows)
 
     def vocabulary(self, model: dict) -> str | None:
         """The pretrained vocabulary (a key of the config's `vocabularies`) this model's data is

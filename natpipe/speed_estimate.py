@@ -33,6 +33,10 @@ What a row costs per sentence on device d at batch size B:
   decoding at small batches gains less from threads), so 2 threads count 8x Table 10's CPU time.
 * A job: START_S, then per row (the job's rows and the reference, once each) LOAD_S and,
   per device and batch size, `warmup_batches` batches and `runs` passes over the sentences.
+* Lmax (speed.lmax_cap): when the grid's largest B holds fewer than the timed sentences, one
+  batch per probe size (B doubling up to min(cap, sentences); no out-of-memory error assumed,
+  an upper bound), each of the longest sentences, costed LONGEST_FACTOR x an average sentence;
+  then the probed size timed like a grid size when the grid lacks it.
 
 Deliberately simple and conservative (it should overestimate): it does not know the test set's
 sentence lengths (newstest2014's are the anchor's), the node, or what else runs there.
@@ -57,6 +61,7 @@ BIG = {"encoder_layers": 6, "decoder_layers": 6, "embed_dim": 1024, "ffn_dim": 4
 ENCODER_WEIGHT = 0.3
 START_S = 60.0  # assumed: start-up, torch and fairseq imports
 LOAD_S = 60.0  # assumed per row: checkpoint, data-bin and the second device
+LONGEST_FACTOR = 2.0  # assumed: a sentence of an Lmax probe (the longest of the set) costs 2x an average one
 
 
 @functools.lru_cache(maxsize=None)
@@ -112,15 +117,31 @@ def sentence_seconds(model: dict, device: str, batch: int, threads: int) -> floa
     return table / TABLE10_SENTENCES * size_factor(model, device) * thread_factor(device, threads) + cost.search_s
 
 
+def lmax_probes(sentences: int, batch_sizes: list[int], cap: int) -> tuple[list[int], int]:
+    """The batch sizes the harness's Lmax probe translates when nothing runs out of memory, and
+    the Lmax it finds (scripts/speed.py device_lmax / probe_lmax)."""
+    start = max(batch_sizes)
+    if start >= sentences:
+        return [], start
+    probes, limit = [start], min(cap, sentences)
+    while probes[-1] < limit:
+        probes.append(min(2 * probes[-1], limit))
+    return probes, probes[-1]
+
+
 def job_seconds(models: list[dict], sentences: int, batch_sizes: list[int], runs: int, warmup_batches: int,
-                threads: int, gpu: bool) -> float:
+                threads: int, gpu: bool, lmax_cap: dict | None = None) -> float:
     """Estimated wall seconds of one speed job timing `models` (resolved rows) in turn: on the CPU,
-    and on the GPU too when `gpu`, at every batch size, warm-up batches and `runs` passes each."""
+    and on the GPU too when `gpu`, at every batch size, warm-up batches and `runs` passes each;
+    with `lmax_cap` ({cpu, gpu}), the Lmax probes and the probed size too."""
     total = START_S
     for model in models:
         total += LOAD_S
         for device in ("cpu", "gpu") if gpu else ("cpu",):
-            for batch in batch_sizes:
+            probes, lmax = lmax_probes(sentences, batch_sizes, lmax_cap[device]) if lmax_cap else ([], None)
+            for batch in probes:
+                total += LONGEST_FACTOR * batch * sentence_seconds(model, device, batch, threads)
+            for batch in batch_sizes + ([lmax] if lmax and lmax not in batch_sizes else []):
                 timed = runs * sentences + min(warmup_batches * batch, sentences)
                 total += timed * sentence_seconds(model, device, batch, threads)
     return total

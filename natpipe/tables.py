@@ -74,49 +74,88 @@ def paper_numbers(path: str) -> dict:
 # Speed arithmetic, shared with the harness (scripts/speed.py) --------------------------------------
 
 
+ALPHA_FROM = ("mean", "median")  # speed.alpha_from: the statistic of a cell's runs that alpha and latency use
+
+
 def summarize(table: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Median time, spread and alpha per (run, device, system, batch); alpha only within a run."""
+    """Per (run, device, system, batch): mean, median, sd (sample sd, ddof=1: NaN for one run),
+    fastest, slowest, spread_pct ((slowest - fastest) / median), and `time`, the statistic that the
+    run's `alpha_from` names (mean by default: HRT reports the average of five runs). alpha =
+    time(reference) / time(system), only within one run and device. `grid` (a speed.batch_sizes
+    size, not the extra Lmax size) and `lmax` (the probed size per system x device) pass through."""
     ok = table[table["status"] == "ok"]
+    if "engine" not in ok:  # timings from before the CTranslate2 rows: all fairseq
+        ok = ok.assign(engine="fairseq")
     grouped = ok.groupby(["run_id", "device", "system", "batch_size"], sort=False)
-    summary = grouped.agg(median=("seconds", "median"), fastest=("seconds", "min"), slowest=("seconds", "max"),
+    summary = grouped.agg(mean=("seconds", "mean"), median=("seconds", "median"), sd=("seconds", "std"),
+                          fastest=("seconds", "min"), slowest=("seconds", "max"),
                           runs=("seconds", "size"), n_sentences=("n_sentences", "first"),
-                          agreement=("agreement", "min")).reset_index()
-    ref = summary[summary["system"] == reference].set_index(["run_id", "device", "batch_size"])["median"]
+                          agreement=("agreement", "min"), grid=("grid", "first"), lmax=("lmax", "first"),
+                          batching=("batching", "first"), alpha_from=("alpha_from", "first"),
+                          decoder=("engine", "first")).reset_index()  # agg(engine=) is pandas' own keyword
+    summary = summary.rename(columns={"decoder": "engine"})
+    unknown = set(summary["alpha_from"]) - set(ALPHA_FROM)
+    if unknown:
+        raise PipelineError(f"speed: alpha_from {sorted(map(str, unknown))} is none of {list(ALPHA_FROM)}")
+    summary["grid"] = summary["grid"].astype(bool)
+    summary["time"] = summary["median"].where(summary["alpha_from"] == "median", summary["mean"])
+    ref = summary[summary["system"] == reference].set_index(["run_id", "device", "batch_size"])["time"]
     if ref.empty:
         raise PipelineError(f"speed: the reference row '{reference}' has no successful timing")
     keys = list(zip(summary["run_id"], summary["device"], summary["batch_size"]))
-    summary["alpha"] = [ref.get(key, float("nan")) / median for key, median in zip(keys, summary["median"])]
+    summary["alpha"] = [ref.get(key, float("nan")) / time for key, time in zip(keys, summary["time"])]
     summary["spread_pct"] = 100 * (summary["slowest"] - summary["fastest"]) / summary["median"]
+    summary["alpha_ct2"] = ctranslate2_alphas(summary)
     return summary
 
 
+def ctranslate2_alphas(summary: pd.DataFrame) -> list[float]:
+    """Each row's alpha against the AT a user would deploy: the fastest CTranslate2 row (any
+    compute type) on the same device at the same batch size. It is computed as alpha(row) /
+    alpha(fastest CTranslate2 row), each alpha against the reference of its own run, so that no
+    two timings of different runs are ever divided; NaN where no CTranslate2 row was timed."""
+    ct2 = summary[summary["engine"].astype(str).str.startswith("ctranslate2")]
+    fastest = ct2.groupby(["device", "batch_size"])["alpha"].max()
+    return [alpha / fastest.get((device, size), float("nan"))
+            for alpha, device, size in zip(summary["alpha"], summary["device"], summary["batch_size"])]
+
+
+def grid_only(summary: pd.DataFrame) -> pd.DataFrame:
+    """The speed.batch_sizes rows, without the extra Lmax size: the papers' average alpha and
+    figure are over their grid (a summary without a `grid` column is all grid)."""
+    return summary[summary["grid"].astype(bool)] if "grid" in summary else summary
+
+
 def latency_throughput(summary: pd.DataFrame) -> pd.DataFrame:
-    """L1: ms per sentence at batch 1; Lmax: sentences/s at the largest batch that ran."""
+    """L1: ms per sentence at batch 1; Lmax: sentences/s at the probed Lmax size (the `lmax`
+    column), or at the largest batch that ran when that size did not."""
     out = []
     for (device, system), part in summary.groupby(["device", "system"], sort=False):
         one = part[part["batch_size"] == 1]
-        largest = part.loc[part["batch_size"].idxmax()]
+        probed = part[part["batch_size"] == part["lmax"]] if "lmax" in part else part.iloc[:0]
+        largest = probed.iloc[0] if len(probed) else part.loc[part["batch_size"].idxmax()]
         out.append({"device": device, "system": system,
-                    "L1_ms": 1000 * one["median"].iloc[0] / one["n_sentences"].iloc[0] if len(one) else float("nan"),
-                    "Lmax_sent_per_s": largest["n_sentences"] / largest["median"], "Lmax_batch": largest["batch_size"]})
+                    "L1_ms": 1000 * one["time"].iloc[0] / one["n_sentences"].iloc[0] if len(one) else float("nan"),
+                    "Lmax_sent_per_s": largest["n_sentences"] / largest["time"], "Lmax_batch": largest["batch_size"]})
     return pd.DataFrame(out)
 
 
 def speed_summaries(speed_csvs: list[str], reference: dict) -> pd.DataFrame:
-    """Median time and alpha per (corpus, run, device, system, batch), by the speed harness's own
-    arithmetic (alpha only within one run and device)."""
+    """Mean/median time and alpha per (corpus, run, device, system, batch), by the speed harness's
+    own arithmetic (alpha only within one run and device)."""
     parts = []
     for path in speed_csvs:
         table = pd.read_csv(path)
         for corpus, part in table.groupby("corpus"):
             parts.append(summarize(part, reference[corpus]).assign(corpus=corpus))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["corpus", "run_id", "device", "system", "batch_size", "median", "alpha", "n_sentences"])
+        columns=["corpus", "run_id", "device", "system", "batch_size", "grid", "lmax", "mean", "median", "time",
+                 "alpha", "n_sentences"])
 
 
 def mean_alphas(summary: pd.DataFrame) -> dict:
-    """(corpus, row, device) -> alpha averaged over batch sizes (the papers' "Avg" column)."""
-    grouped = summary.groupby(["corpus", "system", "device"])["alpha"].mean()
+    """(corpus, row, device) -> alpha averaged over the grid's batch sizes (the papers' "Avg" column)."""
+    grouped = grid_only(summary).groupby(["corpus", "system", "device"])["alpha"].mean()
     return {key: float(value) for key, value in grouped.items()}
 
 
@@ -128,9 +167,10 @@ def batch_alphas(summary: pd.DataFrame, batch: int = 1) -> dict:
 
 def latencies(summary: pd.DataFrame) -> dict:
     """(corpus, row, device) -> {"b1": ms per sentence at batch 1 (None: batch 1 not timed),
-    "max": ms per sentence at the largest batch that ran, "max_batch": that batch}, by the speed
-    harness's own L1/Lmax arithmetic: a timed pass translates all n_sentences of the set, so
-    latency = median seconds of the pass / n_sentences x 1000."""
+    "max": ms per sentence at Lmax, "max_batch": that batch (the probed size, see
+    latency_throughput)}, by the speed harness's own L1/Lmax arithmetic: a timed pass translates
+    all n_sentences of the set, so latency = time of the pass (mean or median of the runs, as
+    alpha) / n_sentences x 1000."""
     out = {}
     for corpus, part in summary.groupby("corpus"):
         for r in latency_throughput(part).itertuples():

@@ -15,7 +15,7 @@ import shlex
 from urllib.parse import urlparse
 
 from natpipe.config import LABELS, base_schema, paper_labels, validate
-from natpipe.registry import Files, config_error, paper_packages, system_of
+from natpipe.registry import Files, config_error, paper_packages, system_of, systems
 from natpipe.speed_estimate import DEFAULT_TEST_SENTENCES, job_seconds
 
 SPLITS = ["train", "valid", "test"]
@@ -57,6 +57,8 @@ PATHS = {
     "train_done": "results/{corpus}/{system}/train.done.json",
     "checkpoints": "results/{corpus}/{system}/checkpoints",
     "average": "results/{corpus}/{system}/checkpoint.avg.pt",
+    # the averaged checkpoint converted by ct2-fairseq-converter (a directory; its source's checksum inside)
+    "ct2_model": "results/{corpus}/{system}/ctranslate2",
     "generate_raw": "results/{corpus}/{system}/test.generate.txt",
     "hyp": "results/{corpus}/{system}/test.hyp",
     "translate_stats": "results/{corpus}/{system}/test.translate.json",
@@ -231,6 +233,18 @@ class Workflow:
                     if row in owner:
                         raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "
                                            f"is also a row of '{owner[row]}'")
+                    owner[row] = system
+            own = "models" in self.corpus_spec(corpus).get("ctranslate2", {})
+            for model in self.settings("ctranslate2", corpus)["models"] or []:
+                if model not in self.systems_of(corpus) or not system_of(self.model_spec(model)).converts_to_ctranslate2:
+                    raise config_error(f"corpora.{corpus}.ctranslate2.models" if own else "ctranslate2.models",
+                                       f"'{model}' is not an AT system of corpus {corpus} (CTranslate2 converts "
+                                       f"kind {', '.join(s.kind for s in systems() if s.converts_to_ctranslate2)})")
+            for system in self.systems_of(corpus):
+                for row in self.ctranslate2_rows(corpus, system):
+                    if row in owner or row in self.config["models"]:
+                        raise config_error("ctranslate2", f"the CTranslate2 row '{row}' of corpus {corpus} is "
+                                           f"also a row of '{owner.get(row, row)}' (rename that model or row)")
                     owner[row] = system
             reference = self.settings("speed", corpus)["reference"]
             own = "reference" in self.corpus_spec(corpus).get("speed", {})
@@ -598,9 +612,33 @@ class Workflow:
         return self.config["compute"]["cpus_per_gpu"] - 1 if self.training_gpus else 0
 
     # -- evaluation rows ----------------------------------------------------------------------
+    def ctranslate2_models(self, corpus) -> list[str]:
+        """The AT models whose CTranslate2 rows the corpus has: ctranslate2.models, else its teacher
+        and its speed reference (when that is a model of a kind that converts)."""
+        named = self.settings("ctranslate2", corpus)["models"]
+        if named is not None:
+            return named
+        candidates = [self.corpus_spec(corpus)["teacher"], self.settings("speed", corpus)["reference"]]
+        return [m for m in dict.fromkeys(candidates) if m in self.systems_of(corpus)
+                and system_of(self.model_spec(m)).converts_to_ctranslate2]
+
     def rows_of(self, corpus):
-        """Evaluation rows (BLEU, speed): a model, or each of its decoding variants (CMLM1, ...)."""
-        return [row for system in self.systems_of(corpus) for row in (self.model_spec(system)["variants"] or [system])]
+        """Evaluation rows (BLEU, speed): a model, or each of its decoding variants (CMLM1, ...),
+        then its CTranslate2 rows."""
+        return [row for system in self.systems_of(corpus)
+                for row in [*(self.model_spec(system)["variants"] or [system]), *self.ctranslate2_rows(corpus, system)]]
+
+    def ctranslate2_rows(self, corpus, system) -> dict[str, dict]:
+        """The CTranslate2 rows of a model, <model>_ct2_<type> -> their generate overrides: one per
+        compute type of the ctranslate2 settings (the gpu ones when the run decodes on GPUs), for a
+        model whose System converts and that fairseq decodes."""
+        spec, wanted = self.model_spec(system), self.settings("ctranslate2", corpus)
+        if system not in self.ctranslate2_models(corpus) or spec["generate"].get("engine") == "ctranslate2":
+            return {}
+        types = dict.fromkeys(wanted["cpu"] + (wanted["gpu"] if self.decoding_gpus > 0 else []))
+        threads = {"intra_threads": wanted["intra_threads"]} if wanted["intra_threads"] else {}
+        return {f"{system}_ct2_{t}": {"engine": "ctranslate2", "compute_type": t, **threads} for t in types}
+
 
     def per_row(self, template):
         return [template.format(corpus=c, system=row) for c in self.run for row in self.rows_of(c)]
@@ -608,19 +646,23 @@ class Workflow:
     def row_model(self, corpus, row):
         """The trained model an evaluation row of this corpus decodes."""
         for system in self.systems_of(corpus):
-            if row in (self.model_spec(system)["variants"] or {}):
+            if row in (self.model_spec(system)["variants"] or {}) or row in self.ctranslate2_rows(corpus, system):
                 return system
         return row
 
     def row_spec(self, corpus, row):
         """The row's resolved model: its variant merged into generate, the files the row reads
         (a second model, an LM, ...) added to generate by its system."""
-        model = dict(self.model_spec(self.row_model(corpus, row)))
-        overrides = {k: v for k, v in (model.pop("variants", None) or {}).get(row, {}).items() if k not in LABELS}
+        system = self.row_model(corpus, row)
+        model = dict(self.model_spec(system))
+        variant = (model.pop("variants", None) or {}).get(row) or self.ctranslate2_rows(corpus, system).get(row, {})
+        overrides = {k: v for k, v in variant.items() if k not in LABELS}
         model = {k: v for k, v in model.items() if k not in LABELS}
         generate = {**model["generate"], **overrides}
-        files = self.files(corpus, self.row_model(corpus, row))
+        files = self.files(corpus, system)
         model["generate"] = {**generate, **system_of(model).decoding_files(generate, files, row)}
+        if generate.get("engine") == "ctranslate2":  # any kind's converted checkpoint, made by rules/ctranslate2.smk
+            model["generate"]["ct2_model"] = self.path("ct2_model", corpus=corpus, system=system)
         return model
 
     def row_json(self, corpus, row):
@@ -734,6 +776,8 @@ class Workflow:
         return flags("--batch-sizes", *speed["batch_sizes"], "--runs", speed["runs"],
                      "--warmup-batches", speed["warmup_batches"],
                      *(["--max-sentences", speed["max_sentences"]] if speed["max_sentences"] else []),
+                     "--batching", speed["batching"], "--alpha-from", speed["alpha_from"],
+                     "--lmax-cap-cpu", speed["lmax_cap"]["cpu"], "--lmax-cap-gpu", speed["lmax_cap"]["gpu"],
                      "--gpu" if speed["gpu"] else "")
 
     def speed_threads(self, corpus):
@@ -757,7 +801,7 @@ class Workflow:
         models = [self.row_spec(corpus, r) for r in self.speed_job_rows(corpus, job)]
         return job_seconds(models, self.speed_sentences(corpus), speed["batch_sizes"], speed["runs"],
                            speed["warmup_batches"], self.speed_threads(corpus),
-                           gpu=speed["gpu"] and self.decoding_gpus > 0)
+                           gpu=speed["gpu"] and self.decoding_gpus > 0, lmax_cap=speed["lmax_cap"])
 
     def check_speed_estimates(self):
         """Every speed job's estimate within its runtime limit, so that none is killed at the end."""
@@ -858,7 +902,7 @@ class Workflow:
             for row in self.rows_of(corpus):
                 spec = self.model_spec(self.row_model(corpus, row))
                 name = (spec["variants"] or {}).get(row, {}).get("paper_name", spec.get("paper_name"))
-                if name:
+                if name and row not in self.ctranslate2_rows(corpus, self.row_model(corpus, row)):  # no paper has them
                     rows.append({"corpus": corpus, "row": row, "paper_name": name, "paper": spec.get("paper"),
                                  "ablation": spec.get("ablation"),
                                  "model": self.row_spec(corpus, row),

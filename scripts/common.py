@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -37,14 +38,19 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", encoding: str | None
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path` for tools that write files themselves."""
+    """Yield a temporary path next to `path` for tools that write files themselves (or a whole
+    directory, which replaces an existing one at `path`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         yield tmp
+        if tmp.is_dir() and path.is_dir():  # os.replace cannot replace a non-empty directory
+            shutil.rmtree(path)
         os.replace(tmp, path)
     except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise

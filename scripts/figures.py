@@ -21,7 +21,11 @@ def save(figure, path: str) -> None:
 
 
 def acceleration_figure(summary: pd.DataFrame, reference: str, path: str) -> None:
-    """HRT Figure 1: alpha against batch size per system, solid on GPU, dashed on CPU."""
+    """HRT Figure 1: alpha against batch size per system, solid on GPU, dashed on CPU; the grid's
+    batch sizes only (the probed Lmax size differs per system and is not a point of the figure)."""
+    from natpipe.tables import grid_only
+
+    summary = grid_only(summary)
     figure, axis = plt.subplots(figsize=(6, 4))
     systems = [s for s in summary["system"].unique() if s != reference]
     colours = dict(zip(systems, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4))

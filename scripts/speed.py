@@ -2,10 +2,14 @@
 
 Each row's checkpoint is loaded once per run, then for every device (CPU with a fixed thread
 count; the GPU too when the job has one) and batch size B the first N test sentences are
-translated in corpus order in batches of exactly B sentences: `warmup` untimed batches, then R
-timed passes over all N sentences (model loading excluded; the GPU is synchronised). One CSV
-row per system x device x batch x run. alpha = T(reference) / T(system) uses medians from the
-same invocation (run_id) on the same device, never numbers from another run.
+translated in batches of exactly B sentences, cut from fairseq-generate's length-sorted order
+(speed.batching sorted, as the papers timed `fairseq-generate --batch-size B`) or from corpus
+order: `warmup` untimed batches, then R timed passes over all N sentences (model loading
+excluded; the GPU is synchronised). After the grid of batch sizes, Lmax (the most sentences a
+batch holds, Fully-NAT §4.1) is probed per system and device and timed like a batch size when
+the grid lacks it. One CSV row per system x device x batch x run. alpha = T(reference) /
+T(system), T the mean (or median: speed.alpha_from) of the runs, from the same invocation
+(run_id) on the same device, never numbers from another run.
 
 `measure` is one speed job (rules/speed.smk measure_speed): its rows (one, or speed.rows_per_job)
 timed together with the corpus's speed reference (the reference's own job times it alone), so that
@@ -30,10 +34,11 @@ import pandas as pd
 
 from common import PipelineError, atomic_output, run_main, usable_gpus
 from fairseq_args import generate_args
-from natpipe.tables import latency_throughput, summarize
+from natpipe.tables import ALPHA_FROM, fmt, grid_only, latency_throughput, summarize
 
-COLUMNS = ["run_id", "corpus", "system", "kind", "device", "device_name", "threads", "batch_size", "run",
-           "seconds", "n_sentences", "output_tokens", "agreement", "status"]
+COLUMNS = ["run_id", "corpus", "system", "kind", "engine", "device", "device_name", "threads", "batching", "alpha_from",
+           "batch_size", "grid", "lmax", "run", "seconds", "n_sentences", "output_tokens", "agreement", "status"]
+BATCHING = {"sorted": "fairseq-generate's length-sorted order", "corpus": "corpus order"}
 
 
 # Where a run times: (label in the CSV and tables, torch device). The GPU row is labelled "cuda"
@@ -71,97 +76,222 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_system(system, ids: list[int], batch_sizes: list[int], runs: int, warmup: int, device: str):
-    """Yield (batch_size, run, seconds, outputs | None, status) for one loaded system on one device."""
+def out_of_memory(error: BaseException) -> bool:
+    """torch's CUDA out-of-memory error, or CTranslate2's (a RuntimeError naming it)."""
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def engine(model: dict) -> str:
+    """`fairseq`, or `ctranslate2 <compute type>` for a CTranslate2 row."""
+    generate = model["generate"]
+    return f"ctranslate2 {generate['compute_type']}" if generate.get("engine") == "ctranslate2" else "fairseq"
+
+
+def load_row(row: dict, args):
+    """The row's system, in process: fairseq's (natpipe.decoding.systems) or CTranslate2's
+    (natpipe.decoding.ctranslate2), both on the CPU until moved."""
+    data_bin = row.get("data_bin", args.data_bin)
+    if row["model"]["generate"].get("engine") == "ctranslate2":
+        from natpipe.decoding.ctranslate2 import load_ctranslate2_system
+
+        return load_ctranslate2_system(row["model"], data_bin, args.src, args.tgt, "test", args.threads)
+    from natpipe.decoding.systems import load_system
+
+    return load_system(generate_args(row["model"], data_bin, args.src, args.tgt, row["checkpoint"],
+                                     row.get("subword", args.subword), "test", gpus=0))
+
+
+def batch_order(dataset, n: int, batching: str) -> list[int]:
+    """The first n sentence ids in the order batches are cut from: `sorted` is fairseq-generate's
+    (dataset.ordered_indices(): by source, then target length, stable) restricted to them, so a
+    batch holds sentences of similar length as in the papers' timings; `corpus` is 0..n-1."""
+    if batching == "corpus":
+        return list(range(n))
+    return [int(i) for i in dataset.ordered_indices() if i < n]
+
+
+def batches(order: list[int], size: int) -> list[list[int]]:
+    """Consecutive batches of `size` sentences (the last one shorter), as fairseq cuts --batch-size."""
+    return [order[k:k + size] for k in range(0, len(order), size)]
+
+
+def probe_lmax(system, longest: list[int], start: int, cap: int) -> int | None:
+    """Lmax: the largest batch of the `longest` sentences (ids, longest first: the hardest batch
+    for memory) that translates, from `start` doubling (clamped to `cap` and to the number of
+    sentences) until the first CUDA out-of-memory error; each size is translated once. None when
+    not even `start` fits. The CPU never runs out of memory: there the cap is the limit."""
+    import torch
+
+    limit = min(cap, len(longest))
+    size, fitted = min(start, len(longest)), None
+    while True:
+        try:
+            system.translate(longest[:size])
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as error:
+            if not out_of_memory(error):
+                raise
+            torch.cuda.empty_cache()
+            return fitted
+        fitted = size
+        if size >= limit:
+            return fitted
+        size = min(2 * size, limit)
+
+
+def time_system(system, order: list[int], batch_sizes: list[int], runs: int, warmup: int, device: str):
+    """Yield (batch_size, run, seconds, outputs | None, status) for one loaded system on one device,
+    its batches cut from `order` (batch_order)."""
     import torch
 
     for size in sorted(batch_sizes):
-        batches = [ids[k:k + size] for k in range(0, len(ids), size)]
+        cut = batches(order, size)
         try:
-            for batch in batches[:warmup]:
+            for batch in cut[:warmup]:
                 system.translate(batch)
             for run in range(runs):
                 outputs = {}
                 synchronize(device)
                 start = time.perf_counter()
-                for batch in batches:
+                for batch in cut:
                     outputs.update(system.translate(batch))
                 synchronize(device)
                 yield size, run, time.perf_counter() - start, outputs, "ok"
-        except torch.cuda.OutOfMemoryError:  # Table 10's N/A: the batch does not fit
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as error:  # Table 10's N/A: the batch does not fit
+            if not out_of_memory(error):
+                raise
             torch.cuda.empty_cache()
             yield size, -1, float("nan"), None, "oom"
 
 
-def measure(rows: list[dict], args, devices: list[tuple[str, str]]) -> pd.DataFrame:
-    """Time every row on every (label, torch device); one record per row x device x batch x run."""
-    import torch
+def device_lmax(system, longest: list[int], grid: list[int], fitted: list[int], cap: int) -> int:
+    """The Lmax of one system on one device: probed (probe_lmax) from the grid's largest size, unless
+    that size already holds every timed sentence (its one batch is the whole set, timed with the
+    grid); when not even that size fits, the largest grid size that ran (`fitted`)."""
+    start = max(grid)
+    if start >= len(longest):
+        return start
+    return probe_lmax(system, longest, start, cap) or max(fitted, default=start)
 
-    from natpipe.decoding.systems import load_system
 
-    run_id = uuid.uuid4().hex[:12]
-    records = []
-    for row in rows:
-        flags = generate_args(row["model"], row.get("data_bin", args.data_bin), args.src, args.tgt, row["checkpoint"],
-                              row.get("subword", args.subword),
-                              "test", gpus=0)
-        system = load_system(flags)
-        total = len(system.dataset)
-        ids = list(range(min(total, args.max_sentences or total)))
-        for label, device in devices:
-            system.to(device)
-            first = None
-            for size, run, seconds, outputs, status in time_system(system, ids, args.batch_sizes, args.runs,
-                                                                    args.warmup_batches, device):
-                agreement = float("nan")
-                if outputs is not None:
-                    first = first or outputs
-                    agreement = sum(outputs[i] == first[i] for i in ids) / len(ids)
-                records.append({
-                    "run_id": run_id, "corpus": args.corpus, "system": row["name"], "kind": row["model"]["kind"],
-                    "device": label, "device_name": device_name(device), "threads": args.threads,
-                    "batch_size": size, "run": run, "seconds": round(seconds, 4), "n_sentences": len(ids),
+def timed_runs(system, name: str, order: list[int], sizes: list[int], args, device: str, first: dict | None):
+    """Time `sizes` (time_system): one dict per run (batch_size, run, seconds, output_tokens,
+    agreement, status), and the outputs `agreement` compares with (the first size's that ran)."""
+    out = []
+    for size, run, seconds, outputs, status in time_system(system, order, sizes, args.runs, args.warmup_batches,
+                                                            device):
+        agreement = float("nan")
+        if outputs is not None:
+            first = first or outputs
+            agreement = sum(outputs[i] == first[i] for i in order) / len(order)
+        out.append({"batch_size": size, "run": run, "seconds": round(seconds, 4),
                     "output_tokens": sum(len(t) for t in outputs.values()) if outputs else 0,
                     "agreement": agreement, "status": status})
-                if status == "ok":
-                    print(f"speed: {row['name']} {label} B={size} run {run}: {seconds:.2f}s", file=sys.stderr,
-                          flush=True)
+        if status == "ok":
+            print(f"speed: {name} {device} B={size} run {run}: {seconds:.2f}s", file=sys.stderr, flush=True)
+    return out, first
+
+
+def measure(rows: list[dict], args, devices: list[tuple[str, str]]) -> pd.DataFrame:
+    """Time every row on every (label, torch device); one record per row x device x batch x run:
+    the grid's batch sizes, then the probed Lmax when the grid lacks it (grid False)."""
+    import torch
+
+    run_id = uuid.uuid4().hex[:12]
+    caps = {"cpu": args.lmax_cap_cpu, "cuda": args.lmax_cap_gpu}
+    records = []
+    for row in rows:
+        system = load_row(row, args)
+        total = len(system.dataset)
+        n = min(total, args.max_sentences or total)
+        order = batch_order(system.dataset, n, args.batching)
+        longest = batch_order(system.dataset, n, "sorted")[::-1]
+        for label, device in devices:
+            if not system.supports(device):  # a CTranslate2 compute type the device lacks (float16 on a CPU)
+                print(f"speed: {row['name']} not timed on {label}: its compute type does not run there",
+                      file=sys.stderr, flush=True)
+                continue
+            system.to(device)
+            runs, first = timed_runs(system, row["name"], order, args.batch_sizes, args, device, None)
+            fitted = [r["batch_size"] for r in runs if r["status"] == "ok"]
+            lmax = device_lmax(system, longest, args.batch_sizes, fitted, caps[label])
+            print(f"speed: {row['name']} {label} Lmax = {lmax}", file=sys.stderr, flush=True)
+            extra = timed_runs(system, row["name"], order, [lmax], args, device, first)[0] \
+                if lmax not in args.batch_sizes else []
+            common = {"run_id": run_id, "corpus": args.corpus, "system": row["name"], "kind": row["model"]["kind"],
+                      "engine": engine(row["model"]),
+                      "device": label, "device_name": device_name(device),
+                      "threads": getattr(system, "threads", args.threads),  # a CTranslate2 row's own count
+                      "batching": args.batching, "alpha_from": args.alpha_from, "lmax": lmax, "n_sentences": n}
+            records += [{**common, **r, "grid": True} for r in runs] + [{**common, **r, "grid": False} for r in extra]
         del system
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     return pd.DataFrame(records, columns=COLUMNS)
 
 
+def row_label(system: str, table: pd.DataFrame) -> str:
+    """The row's name; a CTranslate2 row's also names its compute type and thread count."""
+    timed = table[table["system"] == system].iloc[0]
+    if str(timed["engine"]).startswith("ctranslate2"):
+        threads = int(timed["threads"])
+        return f"{system} (CTranslate2 {str(timed['engine']).split()[1]}, {threads} thread{'s' * (threads > 1)})"
+    return system
+
+
+def time_cell(r) -> str:
+    """mean ± sample sd (– for one run), and the median, of one cell's timed passes."""
+    sd = "–" if pd.isna(r["sd"]) else f"{r['sd']:.2f}"
+    return f"{r['mean']:.2f} ± {sd} (median {r['median']:.2f})"
+
+
 def markdown(summary: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:
-    """Table 10 layout: per device, time (median s, spread) and alpha per batch size, average alpha."""
-    sizes = sorted(table["batch_size"].unique())  # with the sizes that did not fit anywhere
+    """Table 10 layout: per device, time (mean ± sd, median, in s) and alpha per grid batch size,
+    average alpha over the grid, L1, Lmax at the probed size; the heading states the batching and
+    the statistic alpha comes from."""
+    grid_table = table[table["grid"].astype(bool)]
+    sizes = sorted(grid_table["batch_size"].unique())  # with the sizes that did not fit anywhere
     latency = latency_throughput(summary).set_index(["device", "system"])
-    oom = table[table["status"] == "oom"]
+    oom = grid_table[grid_table["status"] == "oom"]
     lines = [f"# Decoding speed (alpha relative to {reference}, same run and device)", ""]
     for device in summary["device"].unique():
         part = summary[summary["device"] == device]
-        name = "; ".join(table[table["device"] == device]["device_name"].unique())  # one per node the jobs ran on
-        threads = table[table["device"] == device]["threads"].iloc[0]
+        mine = table[table["device"] == device]
+        name = "; ".join(mine["device_name"].unique())  # one per node the jobs ran on
+        fairseq_rows = mine[mine["engine"].astype(str) == "fairseq"]
+        threads = (fairseq_rows if len(fairseq_rows) else mine)["threads"].iloc[0]
         where = f"{name}, {threads} threads" if device == "cpu" else name
+        order = " / ".join(BATCHING.get(b, str(b)) for b in mine["batching"].unique())
+        statistic = " / ".join(str(a) for a in mine["alpha_from"].unique())
         lines += [f"## On {device.upper()} ({where}); {int(part['n_sentences'].iloc[0])} sentences, "
-                  f"median of {int(part['runs'].max())} runs", ""]
-        header = "| System | " + " | ".join(f"B={b} time (s) | B={b} α" for b in sizes)
-        lines += [header + " | Avg α | L1 (ms/sent) | Lmax (sent/s) | same output at every B |",
-                  "|---" * (2 * len(sizes) + 5) + "|"]
+                  f"batches of B in {order}; time: mean ± sd (median) of {int(part['runs'].max())} runs, "
+                  f"α from the {statistic} of {int(part['runs'].max())} runs", ""]
+        ct2 = part["alpha_ct2"].notna().any()  # a second alpha: against CTranslate2's fastest AT row
+        if ct2:
+            lines += ["α CT2 = time of the fastest CTranslate2 AT row at that B on this device / time of the "
+                      "row (> 1: faster than the optimised AT).", ""]
+        per_size = ["time (s)", "α"] + (["α CT2"] if ct2 else [])
+        header = "| System | " + " | ".join(f"B={b} {what}" for b in sizes for what in per_size)
+        lines += [header + " | Avg α" + (" | Avg α CT2" if ct2 else "")
+                  + " | L1 (ms/sent) | Lmax (sent/s) | same output at every B |",
+                  "|---" * (len(per_size) * len(sizes) + 5 + ct2) + "|"]
         for system in part["system"].unique():
             cells = []
+            rows = part[part["system"] == system]
+            grid_rows = grid_only(rows)
             for size in sizes:
-                hit = part[(part["system"] == system) & (part["batch_size"] == size)]
+                hit = grid_rows[grid_rows["batch_size"] == size]
                 if len(hit):
                     r = hit.iloc[0]
-                    cells += [f"{r['median']:.2f} ±{r['spread_pct']:.0f}%", f"{r['alpha']:.2f}"]
+                    cells += [time_cell(r), f"{r['alpha']:.2f}"] + ([fmt(r["alpha_ct2"])] if ct2 else [])
                 else:
                     failed = ((oom["system"] == system) & (oom["batch_size"] == size) & (oom["device"] == device)).any()
-                    cells += ["N/A" if failed else "", ""]
-            rows = part[part["system"] == system]
+                    cells += ["N/A" if failed else ""] + [""] * (len(per_size) - 1)
             lat = latency.loc[(device, system)]
             same = "yes" if rows["agreement"].min() == 1 else f"no ({rows['agreement'].min():.1%})"
-            lines.append(f"| {system} | " + " | ".join(cells) + f" | {rows['alpha'].mean():.2f} | "
+            avg_ct2 = f" | {fmt(grid_rows['alpha_ct2'].mean())}" if ct2 else ""
+            lines.append(f"| {row_label(system, mine)} | " + " | ".join(cells) + f" | {grid_rows['alpha'].mean():.2f}{avg_ct2} | "
                          f"{lat['L1_ms']:.1f} | {lat['Lmax_sent_per_s']:.1f} (B={int(lat['Lmax_batch'])}) | {same} |")
         lines.append("")
     return "\n".join(lines)
@@ -180,7 +310,7 @@ def measure_main(args) -> None:
     summary = summarize(table, args.reference)
     with atomic_output(args.csv) as handle:
         table.to_csv(handle, index=False)
-    print(summary[["device", "system", "batch_size", "median", "alpha"]].to_string(index=False))
+    print(summary[["device", "system", "batch_size", "mean", "median", "alpha"]].to_string(index=False))
 
 
 def gather(paths: list[str], reference: str) -> tuple[pd.DataFrame, dict]:
@@ -223,7 +353,7 @@ def aggregate_main(args) -> None:
     with atomic_output(args.table) as handle:
         handle.write(markdown(mine(summary), mine(table), args.reference))
     acceleration_figure(mine(summary), args.reference, args.figure)
-    print(mine(summary)[["device", "system", "batch_size", "median", "alpha"]].to_string(index=False))
+    print(mine(summary)[["device", "system", "batch_size", "mean", "median", "alpha"]].to_string(index=False))
 
 
 def main() -> None:
@@ -241,6 +371,12 @@ def main() -> None:
     job.add_argument("--runs", type=int, default=5)
     job.add_argument("--warmup-batches", type=int, default=2)
     job.add_argument("--max-sentences", type=int)
+    job.add_argument("--batching", choices=list(BATCHING), default="sorted",
+                     help="cut batches from fairseq-generate's length-sorted order, or from corpus order")
+    job.add_argument("--alpha-from", choices=list(ALPHA_FROM), default="mean",
+                     help="the statistic of the runs alpha and latency use (written to the CSV)")
+    job.add_argument("--lmax-cap-cpu", type=int, default=256, help="largest batch the CPU's Lmax probe tries")
+    job.add_argument("--lmax-cap-gpu", type=int, default=4096, help="largest batch the GPU's Lmax probe tries")
     job.add_argument("--threads", type=int, default=1)
     job.add_argument("--gpu", action="store_true", help="also time on the GPU when the job has one")
     job.add_argument("--gpus", type=int, default=0, help="GPUs granted to the job")

@@ -98,7 +98,7 @@ def main() -> None:
                      "papers report it and `bp` its brevity penalty, `sacrebleu` is detokenized SacreBLEU (signature column), "
                      "`repetition` the % of output tokens that repeat the token before them. `system` is the "
                      "evaluation row, `model` the checkpoint it decodes (CMLM1/4/10 decode one CMLM with 1/4/10 "
-                     "iterations). `role`: the corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
+                     "iterations; <model>_ct2_<type> decodes it with CTranslate2 at that compute type). `role`: the corpus's teacher or another system; `data`: raw (R), distilled (D) or MixDistill (MD) "
                      "training targets, `distill_teacher` the AT whose beam output they were (D/MD).\n\n")
         handle.write(markdown_table(table))
         handle.write("\n")

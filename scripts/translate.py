@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 
 from common import (PipelineError, atomic_path, check_checkpoint, job_environment, read_lines,
                     run_main, usable_gpus, write_json, write_lines)
-from fairseq_args import generate_args, run_fairseq
+from fairseq_args import generate_args, remove_bpe_flag, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t(\S+)\t?(.*)$")
 
@@ -30,6 +31,26 @@ def parse_hypotheses(lines, expected: int) -> list[str]:
         raise PipelineError(f"fairseq-generate returned {len(best)} of {expected} hypotheses "
                             f"(missing ids: {missing[:10]})")
     return [best[i] for i in range(expected)]
+
+
+def translate_ctranslate2(model: dict, args, gpus: int, handle) -> None:
+    """A CTranslate2 row: the converted model decodes the split (natpipe/decoding/ctranslate2.py)
+    and its hypotheses are printed as fairseq-generate's H- lines (score, subword units removed)."""
+    import torch
+
+    from natpipe.decoding.ctranslate2 import load_ctranslate2_system
+
+    torch.set_num_threads(args.threads)
+    system = load_ctranslate2_system(model, args.data_bin, args.src, args.tgt, args.subset, args.threads)
+    device = "cuda:0" if gpus > 0 else "cpu"
+    if not system.supports(device):
+        raise PipelineError(f"CTranslate2 compute type {system.compute_type} does not run on this job's {device} "
+                            f"(ctranslate2.cpu / ctranslate2.gpu in the config)")
+    hypotheses = system.to(device).decode()
+    for sentence_id in sorted(hypotheses):
+        tokens, score = hypotheses[sentence_id]
+        handle.write(f"H-{sentence_id}\t{score:.4f}\t{system.string(tokens, remove_bpe_flag(args.subword))}\n")
+    print(f"ctranslate2 ({system.compute_type}, {device}): {len(hypotheses)} sentences", file=sys.stderr)
 
 
 def main() -> None:
@@ -54,9 +75,12 @@ def main() -> None:
     gpus = usable_gpus(args.gpus, args.cpu_fallback)
     start = time.time()
     with atomic_path(args.raw_output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        run_fairseq("generate", generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint,
-                                              args.subword, args.subset, gpus),
-                    args.threads, stdout=handle)
+        if model["generate"].get("engine") == "ctranslate2":
+            translate_ctranslate2(model, args, gpus, handle)
+        else:
+            run_fairseq("generate", generate_args(model, args.data_bin, args.src, args.tgt, args.checkpoint,
+                                                  args.subword, args.subset, gpus),
+                        args.threads, stdout=handle)
     wall = time.time() - start
     with open(args.raw_output, encoding="utf-8") as handle:
         hyps = parse_hypotheses(handle, len(read_lines(args.reference)))

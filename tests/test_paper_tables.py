@@ -45,7 +45,8 @@ def speed_summary():
     for system, seconds in (("at", {1: 10.0, 32: 2.0}), ("CMLM10", {1: 20.0, 32: 8.0}), ("hrt", {1: 5.0, 32: 1.0})):
         for batch, value in seconds.items():
             records.append({"run_id": "r", "corpus": "c", "system": system, "kind": "x", "device": "cpu",
-                            "device_name": "x", "threads": 2, "batch_size": batch, "run": 0, "seconds": value,
+                            "device_name": "x", "threads": 2, "batching": "sorted", "alpha_from": "mean",
+                            "batch_size": batch, "grid": True, "lmax": 32, "run": 0, "seconds": value,
                             "n_sentences": 10, "output_tokens": 1, "agreement": 1.0, "status": "ok"})
     return speed.summarize(pd.DataFrame(records, columns=speed.COLUMNS), "at").assign(corpus="c")
 
@@ -132,7 +133,8 @@ def fnat_speed_summary():
         for batch, value in times.items():
             for run, jitter in enumerate((0.0, 0.1, -0.1)):  # the median is `value`
                 records.append({"run_id": "r", "corpus": "c", "system": system, "kind": "x", "device": device,
-                                "device_name": "x", "threads": 2, "batch_size": batch, "run": run,
+                                "device_name": "x", "threads": 2, "batching": "sorted", "alpha_from": "mean",
+                                "batch_size": batch, "grid": True, "lmax": 32, "run": run,
                                 "seconds": value * (1 + jitter), "n_sentences": 10, "output_tokens": 1,
                                 "agreement": 1.0, "status": "ok"})
     return speed.summarize(pd.DataFrame(records, columns=speed.COLUMNS), "at").assign(corpus="c")
@@ -244,7 +246,8 @@ def test_main_dispatches_on_the_paper_and_reads_bp_from_the_summary(tmp_path, mo
                    "sacrebleu": value - 1.5} for (_, name), value in FNAT_BLEU.items()]).to_csv(summary, index=False)
     speed_csv = tmp_path / "speed.csv"
     records = [{"run_id": "r", "corpus": "c", "system": system, "kind": "x", "device": "cpu", "device_name": "x",
-                "threads": 1, "batch_size": 1, "run": 0, "seconds": seconds, "n_sentences": 4, "output_tokens": 1,
+                "threads": 1, "batching": "sorted", "alpha_from": "mean", "batch_size": 1, "grid": True, "lmax": 1,
+                "run": 0, "seconds": seconds, "n_sentences": 4, "output_tokens": 1,
                 "agreement": 1.0, "status": "ok"} for system, seconds in (("at", 8.0), ("fnat_vae", 0.4))]
     pd.DataFrame(records, columns=speed.COLUMNS).to_csv(speed_csv, index=False)
     out = {}

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from snakemake.utils import update_config
 
 from conftest import REPO
 from natpipe.config import config_schema, resolve_model, validate
@@ -15,10 +16,13 @@ from natpipe.registry import Files, system_of, systems
 from natpipe.workflow import PATHS, Workflow, flags
 
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+# every sample row (NPD, the LM row, CMLM1/4/10), as snakemake merges configs/sample_full.yaml over the default
+FULL = copy.deepcopy(DEFAULT)
+update_config(FULL, yaml.safe_load((REPO / "configs" / "sample_full.yaml").read_text()))
 
 
 def workflow(**models):
-    config = copy.deepcopy(DEFAULT)
+    config = copy.deepcopy(FULL)
     for name, changes in models.items():
         config["models"][name] = {**config["models"][name], **changes}
     return Workflow(config)
@@ -72,12 +76,12 @@ def test_keys_of_another_kind_are_rejected_with_the_kind_that_has_them(model, me
 
 
 def test_variants_take_a_kinds_decoding_keys_without_filling_them_in():
-    config = copy.deepcopy(DEFAULT)
+    config = copy.deepcopy(FULL)
     validate(config)
     variants = config["models"]["fnat_vae_sample"]["variants"]
     assert all("npd_temperature" not in spec for spec in variants.values())  # only generate has defaults
     with pytest.raises(ConfigError, match="models.cmlm_sample.variants.CMLM1.iterations: 0 is less than"):
-        bad = copy.deepcopy(DEFAULT)
+        bad = copy.deepcopy(FULL)
         bad["models"]["cmlm_sample"]["variants"]["CMLM1"]["iterations"] = 0
         validate(bad)
 
@@ -92,7 +96,7 @@ def test_a_row_is_its_model_with_the_variant_merged_and_the_files_its_system_rea
     lm_row = next(r for r, spec in rows.items() if spec["generate"].get("lm"))
     assert set(w.row_files("sample_en_de", lm_row)) == {
         "results/sample_en_de/distill/at_sample/lm.arpa.bin", f"results/sample_en_de/{lm_row}/lm_weights.json"}
-    cmlm = DEFAULT["models"]["cmlm_sample"]["variants"]
+    cmlm = FULL["models"]["cmlm_sample"]["variants"]
     for name, spec in cmlm.items():  # CMLM1/4/10: the variant's iterations over the model's generate
         assert rows[name]["generate"]["iterations"] == spec["iterations"]
         assert w.row_model("sample_en_de", name) == "cmlm_sample" and w.row_files("sample_en_de", name) == []

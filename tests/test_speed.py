@@ -1,6 +1,6 @@
-"""Speed protocol arithmetic: medians, alpha only within one run and device, the Table 10 layout; the
-speed jobs (speed.rows_per_job rows each) and the corpus table gathered from their CSVs; the runtime
-estimate of a job."""
+"""Speed protocol arithmetic: mean, median and sd, alpha only within one run and device, the Table 10
+layout; fairseq-generate's length-sorted batches; the Lmax probe; the speed jobs (speed.rows_per_job
+rows each) and the corpus table gathered from their CSVs; the runtime estimate of a job."""
 import math
 from pathlib import Path
 
@@ -10,9 +10,11 @@ import pytest
 import speed
 
 
-def timings(run_id, device, system, batch, seconds, status="ok", agreement=1.0):
+def timings(run_id, device, system, batch, seconds, status="ok", agreement=1.0, grid=True, lmax=32,
+            alpha_from="mean"):
     return [{"run_id": run_id, "corpus": "c", "system": system, "kind": "at", "device": device, "device_name": "x",
-             "threads": 2, "batch_size": batch, "run": i, "seconds": s, "n_sentences": 100, "output_tokens": 900,
+             "threads": 2, "batching": "sorted", "alpha_from": alpha_from, "batch_size": batch, "grid": grid,
+             "lmax": lmax, "run": i, "seconds": s, "n_sentences": 100, "output_tokens": 900,
              "agreement": agreement, "status": status} for i, s in enumerate(seconds)]
 
 
@@ -20,7 +22,7 @@ def table(records):
     return pd.DataFrame([r for group in records for r in group], columns=speed.COLUMNS)
 
 
-def test_alpha_is_the_ratio_of_medians_from_the_same_run_and_device():
+def test_alpha_is_the_ratio_of_means_from_the_same_run_and_device():
     data = table([
         timings("r1", "cpu", "AT", 1, [10.0, 12.0, 11.0]), timings("r1", "cpu", "CMLM4", 1, [5.0, 5.5, 4.0]),
         timings("r1", "cuda", "AT", 1, [2.0, 2.0, 2.0]), timings("r1", "cuda", "CMLM4", 1, [0.5, 0.5, 0.5]),
@@ -28,7 +30,7 @@ def test_alpha_is_the_ratio_of_medians_from_the_same_run_and_device():
         timings("r2", "cpu", "AT", 1, [100.0, 100.0, 100.0]),
     ])
     summary = speed.summarize(data, "AT").set_index(["run_id", "device", "system", "batch_size"])
-    assert summary.loc[("r1", "cpu", "CMLM4", 1), "alpha"] == pytest.approx(11.0 / 5.0)
+    assert summary.loc[("r1", "cpu", "CMLM4", 1), "alpha"] == pytest.approx(11.0 / (14.5 / 3))
     assert summary.loc[("r1", "cuda", "CMLM4", 1), "alpha"] == pytest.approx(4.0)
     assert summary.loc[("r1", "cpu", "AT", 1), "alpha"] == pytest.approx(1.0)
     assert summary.loc[("r1", "cpu", "CMLM4", 1), "spread_pct"] == pytest.approx(100 * 1.5 / 5.0)
@@ -37,6 +39,7 @@ def test_alpha_is_the_ratio_of_medians_from_the_same_run_and_device():
 def test_latency_and_throughput_use_batch_one_and_the_largest_batch_that_ran():
     data = table([timings("r", "cuda", "AT", 1, [20.0]), timings("r", "cuda", "AT", 8, [4.0]),
                   timings("r", "cuda", "AT", 32, [float("nan")], status="oom", agreement=float("nan"))])
+    data["lmax"] = 8  # the probe: B=16 ran out of memory
     summary = speed.summarize(data, "AT")
     lat = speed.latency_throughput(summary).iloc[0]
     assert lat["L1_ms"] == pytest.approx(200.0) and lat["Lmax_batch"] == 8
@@ -61,6 +64,141 @@ def test_missing_reference_is_an_error():
     assert not math.isnan(speed.summarize(data, "NAT")["alpha"].iloc[0])
 
 
+def test_mean_median_and_sample_sd_by_hand_and_alpha_from_either():
+    """Runs 1, 2, 6 s: mean 3, median 2, sd sqrt(((1-3)^2 + (2-3)^2 + (6-3)^2) / 2) = sqrt(7) (the
+    sample sd, ddof=1); the reference's runs 3, 3, 3: alpha 3/3 from the mean, 3/2 from the median."""
+    for alpha_from, alpha in (("mean", 1.0), ("median", 1.5)):
+        data = table([timings("r", "cpu", "AT", 1, [3.0, 3.0, 3.0], alpha_from=alpha_from),
+                      timings("r", "cpu", "NAT", 1, [1.0, 2.0, 6.0], alpha_from=alpha_from)])
+        summary = speed.summarize(data, "AT")
+        nat = summary.set_index("system").loc["NAT"]
+        assert (nat["mean"], nat["median"], nat["fastest"], nat["slowest"]) == (3.0, 2.0, 1.0, 6.0)
+        assert nat["sd"] == pytest.approx(math.sqrt(7)) and nat["spread_pct"] == pytest.approx(250.0)
+        assert nat["alpha"] == pytest.approx(alpha) and nat["time"] == {"mean": 3.0, "median": 2.0}[alpha_from]
+        markdown = speed.markdown(summary, data, "AT")
+        assert f"α from the {alpha_from} of 3 runs" in markdown
+        assert "batches of B in fairseq-generate's length-sorted order" in markdown
+        row = next(line for line in markdown.splitlines() if line.startswith("| NAT |")).split(" | ")
+        assert row[1:3] == ["3.00 ± 2.65 (median 2.00)", f"{alpha:.2f}"]
+    one_run = speed.summarize(table([timings("r", "cpu", "AT", 1, [3.0])]), "AT")
+    assert math.isnan(one_run["sd"].iloc[0]) and "3.00 ± – (median 3.00)" in speed.markdown(
+        one_run, table([timings("r", "cpu", "AT", 1, [3.0])]), "AT")
+    with pytest.raises(speed.PipelineError, match="alpha_from"):
+        speed.summarize(table([timings("r", "cpu", "AT", 1, [3.0], alpha_from="mode")]), "AT")
+
+
+def test_lmax_is_timed_at_the_probed_size_and_average_alpha_stays_on_the_grid():
+    """Grid 1 and 8, Lmax probed at 64 (grid False): L1 at 1, Lmax at 64 (even though B=8 is the
+    largest grid size), Avg α over 1 and 8 only, in speed.md and in the paper tables' mean_alphas."""
+    from natpipe.tables import latencies, mean_alphas
+
+    data = table([timings("r", "cpu", "AT", 1, [10.0], lmax=64), timings("r", "cpu", "AT", 8, [5.0], lmax=64),
+                  timings("r", "cpu", "AT", 64, [4.0], grid=False, lmax=64),
+                  timings("r", "cpu", "NAT", 1, [1.0], lmax=64), timings("r", "cpu", "NAT", 8, [2.5], lmax=64),
+                  timings("r", "cpu", "NAT", 64, [0.5], grid=False, lmax=64)])
+    summary = speed.summarize(data, "AT")
+    lat = speed.latency_throughput(summary).set_index("system")
+    assert lat.loc["NAT", "Lmax_batch"] == 64 and lat.loc["NAT", "Lmax_sent_per_s"] == pytest.approx(200.0)
+    assert latencies(summary.assign(corpus="c"))[("c", "NAT", "cpu")] == {"b1": 10.0, "max": 5.0, "max_batch": 64}
+    assert mean_alphas(summary.assign(corpus="c"))[("c", "NAT", "cpu")] == pytest.approx((10.0 + 2.0) / 2)
+    lines = speed.markdown(summary, data, "AT").splitlines()
+    assert next(line for line in lines if line.startswith("| System |")).count("B=") == 4  # B=1, B=8: time and α
+    row = next(line for line in lines if line.startswith("| NAT |")).split(" | ")
+    assert row[5] == "6.00" and row[7] == "200.0 (B=64)"
+
+
+class Recorder:
+    """A system that records the batches it is asked to translate (each sentence's output: its id)."""
+
+    def __init__(self, dataset=None, fails_from=None):
+        self.dataset, self.fails_from, self.batches = dataset, fails_from, []
+
+    def translate(self, ids):
+        import torch
+
+        self.batches.append(list(ids))
+        if self.fails_from is not None and len(ids) >= self.fails_from:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return {i: [i] for i in ids}
+
+
+def toy_dataset():
+    """A fairseq LanguagePairDataset of 11 pairs with ties in source length (broken by the target
+    length) and in both (kept in corpus order), not shuffled: fairseq-generate's test split."""
+    import torch
+    from fairseq.data import Dictionary, LanguagePairDataset
+
+    vocab = Dictionary()
+    word = vocab.add_symbol("w")
+    lengths = [(5, 3), (2, 2), (5, 1), (7, 4), (2, 2), (1, 6), (5, 3), (3, 3), (9, 9), (2, 1), (4, 4)]
+    src = [torch.tensor([word] * s + [vocab.eos()]) for s, _ in lengths]
+    tgt = [torch.tensor([word] * t + [vocab.eos()]) for _, t in lengths]
+    dataset = LanguagePairDataset(src, [len(x) for x in src], vocab, tgt, [len(x) for x in tgt], vocab, shuffle=False)
+    return dataset, vocab
+
+
+def test_sorted_batches_are_fairseq_generates_and_corpus_batches_are_consecutive_ids():
+    """The harness's batches at B = 1, 3, 4 equal those of fairseq's own batch iterator
+    (task.get_batch_iterator, as fairseq-generate --batch-size B builds them); corpus order cuts
+    ids[k:k+B]; the first N sentences keep fairseq's order among themselves."""
+    from fairseq.tasks.translation import TranslationConfig, TranslationTask
+
+    dataset, vocab = toy_dataset()
+    task = TranslationTask(TranslationConfig(), vocab, vocab)
+    n = len(dataset)
+    ids = list(range(n))
+    for size in (1, 3, 4):
+        iterator = task.get_batch_iterator(dataset=dataset, max_sentences=size, required_batch_size_multiple=1,
+                                           seed=1, disable_iterator_cache=True).next_epoch_itr(shuffle=False)
+        fairseq_batches = [sorted(sample["id"].tolist()) for sample in iterator]
+        assert len(fairseq_batches) == math.ceil(n / size)
+        for batching, expected in (("sorted", fairseq_batches), ("corpus", [ids[k:k + size] for k in range(0, n, size)])):
+            system = Recorder(dataset)
+            runs = list(speed.time_system(system, speed.batch_order(dataset, n, batching), [size], runs=1, warmup=0,
+                                          device="cpu"))
+            assert [sorted(b) for b in system.batches] == expected and runs[0][3] == {i: [i] for i in ids}
+    assert speed.batch_order(dataset, n, "sorted") == [5, 9, 1, 4, 7, 10, 2, 0, 6, 3, 8]  # by source, then target
+    assert speed.batch_order(dataset, 5, "sorted") == [1, 4, 2, 0, 3]
+
+
+def test_lmax_probe_stops_at_the_first_out_of_memory_the_cap_or_the_sentences():
+    """From the grid's largest B, doubling with the B longest sentences (longest first) once each."""
+    longest = list(range(1000))
+    gpu = Recorder(fails_from=100)
+    assert speed.probe_lmax(gpu, longest, 32, 4096) == 64 and [len(b) for b in gpu.batches] == [32, 64, 128]
+    assert gpu.batches[1] == longest[:64]
+    cpu = Recorder()
+    assert speed.probe_lmax(cpu, longest, 32, 256) == 256 and [len(b) for b in cpu.batches] == [32, 64, 128, 256]
+    small = Recorder()
+    assert speed.probe_lmax(small, longest[:100], 32, 4096) == 100 and [len(b) for b in small.batches] == [32, 64, 100]
+    assert speed.probe_lmax(Recorder(fails_from=32), longest, 32, 4096) is None
+    # device_lmax: no probe when the grid's largest B already holds the whole set; the largest grid
+    # size that ran when not even that B fits
+    whole = Recorder()
+    assert speed.device_lmax(whole, longest[:32], [1, 8, 32], [1, 8, 32], 256) == 32 and whole.batches == []
+    assert speed.device_lmax(Recorder(fails_from=32), longest, [1, 8, 32], [1, 8], 4096) == 8
+
+
+def test_a_tiny_models_outputs_are_the_same_in_both_orders(tiny_run):
+    """Length-sorted or corpus-order batches: every sentence translated identically (token ids)."""
+    import json
+
+    from fairseq_args import generate_args
+    from tiny_workflow import TINY, TINY_CMLM
+
+    from natpipe.decoding.systems import load_system
+
+    corpus = tiny_run / "results/tiny_en_de"
+    for spec, model in ((TINY, "at_tiny"), (TINY_CMLM, "cmlm_tiny")):
+        system = load_system(generate_args(json.loads(json.dumps(spec)), str(corpus / "data-bin"), "en", "de",
+                                           str(corpus / model / "checkpoint.avg.pt"), "bpe", "test", gpus=0))
+        outputs = {batching: next(speed.time_system(system, speed.batch_order(system.dataset, 12, batching), [4],
+                                                     runs=1, warmup=0, device="cpu"))[3]
+                   for batching in ("sorted", "corpus")}
+        assert speed.batch_order(system.dataset, 12, "sorted") != list(range(12))  # the orders differ
+        assert outputs["sorted"] == outputs["corpus"] and len(outputs["sorted"]) == 12
+
+
 def test_a_gpu_granted_to_the_speed_job_is_timed_or_refused(monkeypatch):
     import torch
 
@@ -78,7 +216,10 @@ def test_a_gpu_granted_to_the_speed_job_is_timed_or_refused(monkeypatch):
 def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
     """The harness's GPU path without a GPU: the "cuda" label is mapped onto torch device cpu:0.
     Every row (an NPD row with its teacher among them) runs on both devices; alpha on each device
-    comes from that device's medians; a batch that runs out of GPU memory is N/A there only."""
+    comes from that device's means; a batch that runs out of GPU memory is N/A there only. The CSV
+    names the batching and the statistic alpha comes from, and Lmax: on the CPU the probe reaches
+    the 8 timed sentences (timed as the extra size B=8, grid False); on the "GPU" B=4 runs out of
+    memory, so Lmax is the largest grid size that ran, 1."""
     import argparse
     import copy
 
@@ -95,7 +236,8 @@ def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
             {"name": "CMLM4", "model": TINY_CMLM, "checkpoint": avg["cmlm_tiny"]},
             {"name": "FNAT_npd", "model": npd, "checkpoint": avg["fnat_tiny"]}]
     args = argparse.Namespace(data_bin=str(corpus / "data-bin"), src="en", tgt="de", subword="bpe", corpus="tiny",
-                              batch_sizes=[1, 4], runs=2, warmup_batches=1, max_sentences=8, threads=2)
+                              batch_sizes=[1, 4], runs=2, warmup_batches=1, max_sentences=8, threads=2,
+                              batching="sorted", alpha_from="mean", lmax_cap_cpu=256, lmax_cap_gpu=4096)
     translate = LoadedSystem.translate
 
     def out_of_gpu_memory_at_4(self, ids):
@@ -106,15 +248,21 @@ def test_two_devices_are_timed_and_reported_apart(tiny_run, monkeypatch):
     monkeypatch.setattr(LoadedSystem, "translate", out_of_gpu_memory_at_4)
     data = speed.measure(rows, args, [speed.CPU, ("cuda", "cpu:0")])
     ok = data[data["status"] == "ok"]
-    assert len(ok[ok["device"] == "cpu"]) == 3 * 2 * 2 and len(ok[ok["device"] == "cuda"]) == 3 * 1 * 2
+    assert len(ok[ok["device"] == "cpu"]) == 3 * 3 * 2 and len(ok[ok["device"] == "cuda"]) == 3 * 1 * 2
     assert set(data[data["status"] == "oom"][["device", "batch_size"]].itertuples(index=False)) == {("cuda", 4)}
+    assert list(data.columns) == speed.COLUMNS and data[["batching", "alpha_from", "grid", "lmax"]].notna().all().all()
+    assert (data["batching"] == "sorted").all() and (data["alpha_from"] == "mean").all()
+    assert (data["lmax"] == data["device"].map({"cpu": 8, "cuda": 1})).all()
+    assert (data["grid"] == (data["batch_size"] != 8)).all() and set(data[~data["grid"]]["device"]) == {"cpu"}
     # the 30-update CTC model may emit only blanks: an empty output is still a whole decoding pass
     assert (ok["agreement"] == 1.0).all() and (ok[ok["system"] != "FNAT_npd"]["output_tokens"] > 0).all()
     summary = speed.summarize(data, "at_tiny").set_index(["device", "system", "batch_size"])
-    median = ok.groupby(["device", "system", "batch_size"])["seconds"].median()
+    mean = ok.groupby(["device", "system", "batch_size"])["seconds"].mean()
     for device in ("cpu", "cuda"):
         assert summary.loc[(device, "FNAT_npd", 1), "alpha"] == pytest.approx(
-            median[(device, "at_tiny", 1)] / median[(device, "FNAT_npd", 1)])
+            mean[(device, "at_tiny", 1)] / mean[(device, "FNAT_npd", 1)])
+    lat = speed.latency_throughput(speed.summarize(data, "at_tiny")).set_index(["device", "system"])
+    assert lat.loc[("cpu", "CMLM4"), "Lmax_batch"] == 8 and lat.loc[("cuda", "CMLM4"), "Lmax_batch"] == 1
     markdown = speed.markdown(speed.summarize(data, "at_tiny"), data, "at_tiny")
     gpu_part = markdown.split("## On CUDA")[1]
     assert "## On CPU" in markdown.split("## On CUDA")[0]
@@ -158,16 +306,18 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference(rows_per_job,
             table.append(command)
     config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
     corpus = config["corpora"]["sample_en_de"]
-    rows = [row for s in corpus["systems"] for row in (config["models"][s].get("variants") or [s])]
+    # each model's rows, then an AT's CTranslate2 rows (one per CPU compute type: no GPU here)
+    rows = [row for s in corpus["systems"] for row in list(config["models"][s].get("variants") or [s])
+            + ([f"{s}_ct2_{t}" for t in config["ctranslate2"]["cpu"]] if config["models"][s]["kind"] == "at" else [])]
     reference = corpus["teacher"]  # speed.reference is null
     others = [row for row in rows if row != reference]
-    assert rows[0] == reference and len(others) == 13
-    expected = {
-        None: {others[0]: [reference, *others]},  # config.yaml: rows_per_job 14
-        1: {row: [reference] if row == reference else [reference, row] for row in rows},
-        5: {others[0]: [reference, *others[:5]], others[5]: [reference, *others[5:10]],
-            others[10]: [reference, *others[10:]]},
-    }[rows_per_job]
+    assert rows[:3] == [reference, "at_sample_ct2_float32", "at_sample_ct2_int8"] and len(others) == 8
+    if rows_per_job == 1:
+        expected = {row: [reference] if row == reference else [reference, row] for row in rows}
+    else:
+        k = rows_per_job or corpus["speed"]["rows_per_job"]  # config.yaml: all rows in one job
+        expected = {others[i]: [reference, *others[i:i + k]] for i in range(0, len(others), k)}
+        assert len(expected) == (1 if rows_per_job is None else 2)
     assert timed == expected
     assert len(table) == 1 and table[0][2] == "aggregate"
     command = table[0]
@@ -180,7 +330,8 @@ def test_each_row_has_a_speed_job_that_times_it_with_the_reference(rows_per_job,
 def job_csv(path, run_id, timed):
     """A speed job's CSV written by hand: timed = {system: {(device, batch): [seconds per run]}}."""
     records = [{"run_id": run_id, "corpus": "c", "system": system, "kind": "at", "device": device,
-                "device_name": f"node-{run_id}", "threads": 2, "batch_size": batch, "run": i, "seconds": s,
+                "device_name": f"node-{run_id}", "threads": 2, "batching": "sorted", "alpha_from": "mean",
+                "batch_size": batch, "grid": True, "lmax": 8, "run": i, "seconds": s,
                 "n_sentences": 100, "output_tokens": 900, "agreement": 1.0, "status": "ok"}
                for system, cells in timed.items() for (device, batch), seconds in cells.items()
                for i, s in enumerate(seconds)]
@@ -218,9 +369,11 @@ def test_the_speed_table_is_built_from_the_jobs_csvs_with_alpha_from_each_job(tm
     assert mean_alphas(summary) == {("c", "AT", "cpu"): 1.0, ("c", "CMLM", "cpu"): 2.0, ("c", "NAT", "cpu"): 3.75}
     lines = {line.split(" | ")[0]: line.split(" | ") for line in Path(out["table"]).read_text().splitlines()
              if line.startswith("| ")}
-    assert lines["| NAT"][1:5] == ["2.00 ±20%", "5.50", "3.00 ±0%", "2.00"] and lines["| NAT"][5] == "3.75"
-    assert lines["| AT"][1:5] == ["20.00 ±0%", "1.00", "8.00 ±0%", "1.00"]  # the AT's own job, timed alone
-    assert lines["| CMLM"][1:5] == ["10.00 ±0%", "3.00", "9.00 ±0%", "1.00"] and len(lines) == 4  # + the header
+    assert lines["| NAT"][1:5] == ["2.00 ± 0.20 (median 2.00)", "5.50", "3.00 ± 0.00 (median 3.00)", "2.00"]
+    assert lines["| NAT"][5] == "3.75"
+    assert lines["| AT"][1:5] == ["20.00 ± 0.00 (median 20.00)", "1.00", "8.00 ± 0.00 (median 8.00)", "1.00"]  # own job
+    assert lines["| CMLM"][1:5] == ["10.00 ± 0.00 (median 10.00)", "3.00", "9.00 ± 0.00 (median 9.00)", "1.00"]
+    assert len(lines) == 4  # + the header
     assert "node-r0; node-r1; node-r2" in Path(out["table"]).read_text()  # the nodes the jobs ran on
     assert Path(out["figure"]).read_bytes()[:4] == b"\x89PNG"
 
@@ -243,7 +396,7 @@ def test_a_job_of_several_rows_gives_each_its_alpha_and_the_reference_its_first_
              if line.startswith("| ")}
     # alpha by hand: 10/2, 10/5 in the first job, 12/8, 12/3 in the second; the AT's line from r1
     assert [lines[f"| {row}"][2] for row in ("NAT", "CMLM", "HRT", "CTC", "AT")] == ["5.00", "2.00", "1.50", "4.00", "1.00"]
-    assert lines["| AT"][1] == "10.00 ±0%" and len(lines) == 6  # + the header
+    assert lines["| AT"][1] == "10.00 ± 0.00 (median 10.00)" and len(lines) == 6  # + the header
     with pytest.raises(speed.PipelineError, match="row 'CMLM' or run r3 appears twice"):
         speed.gather([inputs[0], job_csv(tmp_path / "again.csv", "r3", {"AT": {("cpu", 1): [1.0]},
                                                                         "CMLM": {("cpu", 1): [1.0]}})], "AT")
@@ -286,6 +439,23 @@ def test_the_estimate_of_a_base_at_is_hrt_table_10():
     assert estimate(runs=5, warmup_batches=2, batch_sizes=[32]) == pytest.approx(201.3 / 3003 * (5 * 3003 + 64))
     assert estimate(batch_sizes=[12]) == pytest.approx(314.1)  # a batch size Table 10 lacks: the next smaller one's
     assert estimate(sentences=300) == pytest.approx(1879.7 * 300 / 3003)
+
+
+def test_the_estimate_counts_the_lmax_probe_and_size():
+    """Lmax on 3,003 sentences: probes 32, 64, 128, 256 (each of the longest sentences, costed
+    LONGEST_FACTOR x), then B=256 timed like a grid size at B=32's per-sentence cost (Table 10's
+    largest); nothing is probed when the grid's largest B holds every sentence."""
+    from natpipe.speed_estimate import LONGEST_FACTOR, job_seconds, lmax_probes
+
+    assert lmax_probes(3003, [1, 8, 16, 32], 256) == ([32, 64, 128, 256], 256)
+    assert lmax_probes(3003, [1, 8, 16, 32], 4096) == ([32, 64, 128, 256, 512, 1024, 2048, 3003], 3003)
+    assert lmax_probes(32, [1, 8, 16, 32], 256) == ([], 32) and lmax_probes(300, [1, 512], 256) == ([], 512)
+    args = {"sentences": 3003, "batch_sizes": [1, 8, 16, 32], "runs": 1, "warmup_batches": 0, "threads": 16,
+            "gpu": False}
+    extra = job_seconds([BASE_AT], **args, lmax_cap={"cpu": 256, "gpu": 4096}) - job_seconds([BASE_AT], **args)
+    assert extra == pytest.approx(201.3 / 3003 * (LONGEST_FACTOR * (32 + 64 + 128 + 256) + 3003))
+    assert job_seconds([BASE_AT], **{**args, "sentences": 32}, lmax_cap={"cpu": 256, "gpu": 4096}) == pytest.approx(
+        job_seconds([BASE_AT], **{**args, "sentences": 32}))
 
 
 def test_the_estimate_follows_the_row_kind_size_and_decoding():
@@ -357,9 +527,10 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     from natpipe.registry import ConfigError
 
     # wmt14_en_de timed with 2 CPU threads: XLM-D's T = 8, s = 3 row (XLMD Table 5) would take days; the preset
-    # raises the limit to 2100 min for that row at its 16 threads
-    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 96 speed "
-                       r"jobs of corpus wmt14_en_de are estimated over their limit of 2100 min; the longest, "
+    # raises the limit to 2520 min for that row at its 16 threads. 108 jobs: 96 rows, and 3 AT models (teacher,
+    # speed reference, AT12-1) x 4 CTranslate2 compute types (the preset decodes on GPUs)
+    with pytest.raises(ConfigError, match=r"config key compute.resources.measure_speed.runtime: \d+ of the 108 speed "
+                       r"jobs of corpus wmt14_en_de are estimated over their limit of 2520 min; the longest, "
                        r"row 'xlmd_m0_s30_t8' timed with the reference 'at_hrt', at [\d,]+ min"):
         preset_workflow("wmt14_en_de", corpora={"wmt14_en_de": {"speed": {"threads": 2}}})
     override = tmp_path / "short.yaml"
@@ -368,8 +539,8 @@ def test_a_speed_job_over_its_limit_fails_the_dry_run_naming_it_and_what_to_chan
     assert result.returncode != 0
     message = next(line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config key"))
     assert "speed jobs of corpus sample_en_de are estimated over their limit of 10 min" in message
-    # the sample times its 13 rows in one job (rows_per_job 14): the message names them all
-    assert "the longest, rows 'nat_sample', 'CMLM1', " in message and "'XLMD_T2' timed with the reference 'at_sample'" in message
+    # the sample times its 8 rows in one job (rows_per_job 14): the message names them all
+    assert "the longest, rows 'at_sample_ct2_float32', 'at_sample_ct2_int8', 'CMLM10', " in message and "'XLMD_T2' timed with the reference 'at_sample'" in message
     for setting in ("speed.max_sentences (32 sentences now)", "speed.runs (2)", "speed.batch_sizes ([1, 8, 16, 32])",
                     "speed.rows_per_job (14)", "corpora.sample_en_de.speed"):
         assert setting in message

@@ -22,24 +22,22 @@ def job_counts(output: str) -> dict[str, int]:
 def test_default_dry_run_lists_the_whole_pipeline():
     result = snakemake("-n", "--forceall", check=True)
     counts = job_counts(result.stdout)
-    # ten models (AT teacher, vanilla NAT, CMLM, HRT, Fully-NAT KD+CTC / +VAE / +GLAT, MT-NAT, hint-NART,
-    # XLM-D); fourteen rows (CMLM1/4/10 from the CMLM; greedy, beam 20 + LM and NPD rows from the VAE model); the
-    # LM, its weights tuned for the beam + LM row, the latent PCA, one table per paper, the learning
-    # curves; the sample times all its rows in one speed job (speed.rows_per_job 14)
+    # seven models (AT teacher, CMLM, and one per paper: HRT, Fully-NAT KD+CTC, MT-NAT, hint-NART, XLM-D);
+    # nine rows (CMLM10; the teacher converted once for its two CTranslate2 rows, float32 and int8); one
+    # table per paper, the learning curves; the sample times all its rows in one speed job
+    # (speed.rows_per_job 14). configs/sample_full.yaml has the rest (LM, NPD, latent PCA, ...).
     assert counts == {"assemble_split": 3, "tokenize": 6, "clean_train": 1, "learn_subword": 1,
-                      "apply_subword": 6, "binarize": 1, "train_model": 10, "average_checkpoints": 10,
-                      "translate_test": 14, "score": 14, "summary_table": 1, "distill_shard": 2,
-                      "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1, "speed_table": 1,
-                      "synthetic_masking": 1,
-                      "train_ctc_lm": 1, "tune_lm_weights": 1, "latent_pca": 1, "paper_table": 5,
-                      "learning_curves": 1, "all": 1}
+                      "apply_subword": 6, "binarize": 1, "train_model": 7, "average_checkpoints": 7,
+                      "convert_ctranslate2": 1, "translate_test": 9, "score": 9, "summary_table": 1,
+                      "distill_shard": 2, "distill_merge": 1, "binarize_distill": 1, "measure_speed": 1,
+                      "speed_table": 1, "synthetic_masking": 1, "paper_table": 5, "learning_curves": 1, "all": 1}
 
 
 def test_speed_and_synthetic_targets_build_only_what_they_need():
     speed = job_counts(snakemake("-n", "--forceall", "speed", check=True).stdout)
     # one speed job for the sample's rows (with the reference), one table of it
     assert speed["measure_speed"] == 1 and speed["speed_table"] == 1
-    assert speed["train_model"] == 10 and speed["tune_lm_weights"] == 1
+    assert speed["train_model"] == 7 and speed["convert_ctranslate2"] == 1
     assert "translate_test" not in speed and "synthetic_masking" not in speed
     synthetic = job_counts(snakemake("-n", "--forceall", "synthetic", check=True).stdout)
     # the teacher's translations to mask, and CMLM10's test BLEU for the dashed line
@@ -75,14 +73,18 @@ def test_the_preset_list_is_complete():
 
 def test_sample_full_adds_the_deep_shallow_pair_to_the_sample():
     counts = job_counts(snakemake("-n", "--forceall", "--configfile=configs/sample_full.yaml", check=True).stdout)
-    # plus hint-NART's row with 9 teacher-rescored length candidates and XLM-D decoded with T = 1 and 8
-    assert counts["train_model"] == 12 and counts["translate_test"] == 19 and "download" not in counts
+    # plus vanilla NAT, +VAE (3 rows) and +GLAT, CMLM1/4, hint-NART's row with 9 teacher-rescored length
+    # candidates, XLM-D decoded with T = 1 and 8, and 2 CTranslate2 rows of each of the 2 ATs
+    assert counts["train_model"] == 12 and counts["translate_test"] == 23 and "download" not in counts
+    assert counts["convert_ctranslate2"] == 2 and counts["latent_pca"] == 1 and counts["tune_lm_weights"] == 1
 
 
 def test_sample_gpu_runs_the_default_dag_with_every_training_and_decoding_job_on_the_gpu():
     default = snakemake("-n", "--forceall", check=True).stdout
     result = snakemake("-n", "--forceall", "--configfile=configs/sample_gpu.yaml", check=True).stdout
-    assert job_counts(result) == job_counts(default)
+    # and the teacher's CTranslate2 rows at the GPU's compute types (float16, bfloat16)
+    gpu_rows = {"translate_test": 2, "score": 2}
+    assert job_counts(result) == {k: v + gpu_rows.get(k, 0) for k, v in job_counts(default).items()}
     for job in result.split("\n\n"):
         rule = re.search(r"rule (\w+):", job)
         if rule and "resources:" in job:
@@ -285,7 +287,7 @@ def test_only_the_test_cluster_opts_in_to_the_cpu_fallback():
 def test_config_errors_name_the_key(tmp_path, override, message):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(override))
-    result = snakemake("-n", "--configfile", path)
+    result = snakemake("-n", "--configfile", "configs/sample_full.yaml", path)  # every sample model is a system
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
 
@@ -299,10 +301,10 @@ def test_each_teacher_distils_once_and_each_student_learns_from_its_own(tmp_path
         "at_two": {"kind": "at", "arch": "transformer", "encoder_layers": 1, "decoder_layers": 1, "embed_dim": 16,
                    "ffn_dim": 32, "heads": 2},
         **{name: {"distill_teacher": "at_two"} for name in ("nat_sample", "fnat_ctc_sample", "fnat_vae_sample")}}}))
-    result = snakemake("-n", "-p", "--forceall", "--configfile", override, check=True)
+    result = snakemake("-n", "-p", "--forceall", "--configfile", "configs/sample_full.yaml", override, check=True)
     counts = job_counts(result.stdout)
     assert (counts["distill_shard"], counts["distill_merge"], counts["binarize_distill"]) == (4, 2, 2)
-    assert counts["train_model"] == 11 and counts["train_ctc_lm"] == 1  # at_two trains; one LM, at_two's
+    assert counts["train_model"] == 13 and counts["train_ctc_lm"] == 1  # at_two trains; one LM, at_two's
     lines = result.stdout.splitlines()
 
     def command(script, *marks):
@@ -393,7 +395,7 @@ def test_a_model_with_its_own_vocabulary_is_segmented_and_binarized_with_it(tmp_
     override.write_text(yaml.safe_dump({
         "vocabularies": {"xlmr": {"method": "sentencepiece", "model": str(model), "dictionary": str(dictionary)}},
         "models": {"cmlm_sample": {"vocabulary": "xlmr"}}}))
-    result = snakemake("-n", "-p", "--forceall", "--configfile", override, check=True)
+    result = snakemake("-n", "-p", "--forceall", "--configfile", "configs/sample_full.yaml", override, check=True)
     counts = job_counts(result.stdout)
     assert counts["segment_for_vocabulary"] == 6 and counts["resegment_distilled"] == 2
     assert counts["binarize_vocabulary"] == 1 and counts["binarize_vocabulary_distill"] == 1

@@ -43,9 +43,10 @@ TINY_XLMD = {"kind": "xlmd", "arch": "xlmd_base", "encoder_layers": 2, "embed_di
              "train": TINY["train"], "generate": {"iterations": 2, "max_tokens": 2000}}
 XLMR_ARCHIVE = "xlmr/xlmr.tiny.tar.gz"  # under the run's directory
 UNSERVED = "http://127.0.0.1:9/xlmr.tiny.tar.gz"  # runs that never build the XLM-D row (the SLURM scenario)
-ROWS = ["at_tiny", "at_tiny_md", "nat_tiny", "CMLM1", "CMLM4", "HRT", "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd",
-        "mtnat_tiny", "HINT", "HINT_B2", "xlmd_tiny"]
-# 3 speed jobs of 5, 5 and 3 rows (in ROWS order), each also timing the reference; the first 8 test sentences
+# the evaluation rows in the workflow's order: each model's rows, then its CTranslate2 rows
+ROWS = ["at_tiny", "at_tiny_ct2_int8", "at_tiny_md", "at_tiny_md_ct2_int8", "nat_tiny", "CMLM1", "CMLM4", "HRT",
+        "HRT_swap", "FNAT", "FNAT_beam_lm", "FNAT_npd", "mtnat_tiny", "HINT", "HINT_B2", "xlmd_tiny"]
+# 3 speed jobs of 5, 5 and 5 rows (in ROWS order), each also timing the reference; the first 8 test sentences
 SPEED = {"batch_sizes": [1, 4, 8], "runs": 2, "warmup_batches": 1, "max_sentences": 8, "rows_per_job": 5,
          "test_sentences": N_HELDOUT}  # the runtime estimate assumes newstest2014's 3,003 otherwise
 
@@ -87,6 +88,7 @@ def tiny_config(work: Path, xlmr_url: str = UNSERVED, xlmr_sha256: str | None = 
                    "mtnat_tiny": TINY_MTNAT, "hint_tiny": TINY_HINT, "xlmd_tiny": TINY_XLMD},
         "ctc_lm": {"alpha_grid": [0.0, 0.5], "beta_grid": [0.0, 1.0]},
         "speed": SPEED,
+        "ctranslate2": {"cpu": ["int8"]},  # a row per AT model (float32: tests/test_ctranslate2.py loads it so)
         "synthetic": {"p_mask": [0.3, 0.7], "seeds": [1, 2], "chunk_sizes": [2, 3], "reference_row": "CMLM4"},
     }
 

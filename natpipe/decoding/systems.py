@@ -32,6 +32,10 @@ class LoadedSystem:
     def tgt_dict(self):
         return self.task.target_dictionary
 
+    def supports(self, device: str) -> bool:
+        """Every torch device runs a fairseq model (the CTranslate2 systems answer per compute type)."""
+        return True
+
     def to(self, device: str) -> "LoadedSystem":
         """Move every model the system decodes with: its own, and those its generator holds
         (NPD's teacher, HRT's swap model: `auxiliary_models`)."""
