@@ -41,7 +41,7 @@ rule speed_table:
         rows=W.speed_row_csvs,  # the reference's own job first
     output:
         csv=report(PATHS["speed_csv"], caption="../report/speed.rst", category="Speed"),
-        table=PATHS["speed_md"],
+        table=report(PATHS["speed_md"], caption="../report/speed_table.rst", category="Speed"),
         figure=report(PATHS["speed_figure"], caption="../report/acceleration.rst", category="Speed"),
     params:
         script=script("speed"),

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from natpipe.decoding.systems import DecodingSystem
+
 # fairseq's SequenceGenerator never decodes past the decoder's positions (1,024 for the sizes here)
 MAX_POSITIONS = 1024
 
@@ -39,23 +41,13 @@ def length_cap(source_length: int, search: dict) -> int:
 
 
 @dataclass
-class CTranslate2System:
-    model_dir: str
-    compute_type: str
-    search: dict  # the row's resolved generate settings: beam, lenpen, max_len_a, max_len_b, max_tokens
-    task: object
-    subset: str
+class CTranslate2System(DecodingSystem):
+    model_dir: str = ""
+    compute_type: str = "float32"
+    search: dict = field(default_factory=dict)  # the row's resolved generate: beam, lenpen, max_len_a/b, max_tokens
     threads: int = 1
     device: str = "cpu"
     translator: object = field(default=None, repr=False)
-
-    @property
-    def dataset(self):
-        return self.task.dataset(self.subset)
-
-    @property
-    def tgt_dict(self):
-        return self.task.target_dictionary
 
     def supports(self, device: str) -> bool:
         return self.compute_type in supported_compute_types(device)
@@ -116,9 +108,6 @@ class CTranslate2System:
             dataset=self.dataset, max_tokens=self.search["max_tokens"], required_batch_size_multiple=1,
             max_positions=(MAX_POSITIONS, MAX_POSITIONS), ignore_invalid_inputs=False)
         return [list(map(int, batch)) for batch in iterator.frozen_batches]
-
-    def string(self, tokens: list[int], bpe_symbol: str | None = None) -> str:
-        return self.tgt_dict.string(torch.tensor(tokens, dtype=torch.long), bpe_symbol)
 
 
 def load_ctranslate2_system(model: dict, data_bin: str, src: str, tgt: str, subset: str = "test",

@@ -9,7 +9,7 @@ generator, so the decoding code path is the one that produced the BLEU rows.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -17,12 +17,12 @@ import natpipe.plugin  # noqa: F401  (compatibility layer and length cap before 
 
 
 @dataclass
-class LoadedSystem:
+class DecodingSystem:
+    """A system decoding one binarized split of its fairseq task in process: fairseq's own
+    (LoadedSystem) or CTranslate2's (natpipe.decoding.ctranslate2), timed alike by the harness."""
+
     task: object
-    models: list
-    generator: object
     subset: str
-    device: str = "cpu"
 
     @property
     def dataset(self):
@@ -33,8 +33,18 @@ class LoadedSystem:
         return self.task.target_dictionary
 
     def supports(self, device: str) -> bool:
-        """Every torch device runs a fairseq model (the CTranslate2 systems answer per compute type)."""
+        """Whether the system runs on this torch device (a CTranslate2 compute type may not)."""
         return True
+
+    def string(self, tokens: list[int], bpe_symbol: str | None = None) -> str:
+        return self.tgt_dict.string(torch.tensor(tokens, dtype=torch.long), bpe_symbol)
+
+
+@dataclass
+class LoadedSystem(DecodingSystem):
+    models: list = field(default_factory=list)
+    generator: object = None
+    device: str = "cpu"
 
     def to(self, device: str) -> "LoadedSystem":
         """Move every model the system decodes with: its own, and those its generator holds
@@ -64,9 +74,6 @@ class LoadedSystem:
             tokens = hypos[row][0]["tokens"].tolist()
             out[sentence_id] = [t for t in tokens if t not in (eos, pad)]
         return out
-
-    def string(self, tokens: list[int], bpe_symbol: str | None = None) -> str:
-        return self.tgt_dict.string(torch.tensor(tokens, dtype=torch.long), bpe_symbol)
 
 
 def load_system(generate_flags: list[str]) -> LoadedSystem:
