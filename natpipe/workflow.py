@@ -234,11 +234,17 @@ class Workflow:
                         raise config_error(f"models.{system}.variants.{row}", f"row '{row}' of corpus {corpus} "
                                            f"is also a row of '{owner[row]}'")
                     owner[row] = system
+            # a corpus's own list names its systems; the top-level one spans corpora and configs (each
+            # corpus takes the systems it has; a name no config model has is skipped)
             own = "models" in self.corpus_spec(corpus).get("ctranslate2", {})
             for model in self.settings("ctranslate2", corpus)["models"] or []:
-                if model not in self.systems_of(corpus) or not system_of(self.model_spec(model)).converts_to_ctranslate2:
+                if not own and model not in self.config["models"]:
+                    continue
+                known = model in self.systems_of(corpus) or not own
+                if not known or not system_of(self.model_spec(model)).converts_to_ctranslate2:
+                    where = f"an AT system of corpus {corpus}" if own else "an AT model"
                     raise config_error(f"corpora.{corpus}.ctranslate2.models" if own else "ctranslate2.models",
-                                       f"'{model}' is not an AT system of corpus {corpus} (CTranslate2 converts "
+                                       f"'{model}' is not {where} (CTranslate2 converts "
                                        f"kind {', '.join(s.kind for s in systems() if s.converts_to_ctranslate2)})")
             for system in self.systems_of(corpus):
                 for row in self.ctranslate2_rows(corpus, system):
@@ -613,11 +619,11 @@ class Workflow:
 
     # -- evaluation rows ----------------------------------------------------------------------
     def ctranslate2_models(self, corpus) -> list[str]:
-        """The AT models whose CTranslate2 rows the corpus has: ctranslate2.models, else its teacher
+        """The AT models whose CTranslate2 rows the corpus has: those of ctranslate2.models it has, else its teacher
         and its speed reference (when that is a model of a kind that converts)."""
         named = self.settings("ctranslate2", corpus)["models"]
         if named is not None:
-            return named
+            return [m for m in named if m in self.systems_of(corpus)]
         candidates = [self.corpus_spec(corpus)["teacher"], self.settings("speed", corpus)["reference"]]
         return [m for m in dict.fromkeys(candidates) if m in self.systems_of(corpus)
                 and system_of(self.model_spec(m)).converts_to_ctranslate2]

@@ -39,8 +39,9 @@ def test_a_new_folder_under_natpipe_systems_runs_through_the_whole_dag(repo_with
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("total")[0], re.M))
-    # teacher + toy trained, both decoded and scored, distillation for the toy's data, speed, tables
-    assert jobs["train_model"] == "2" and jobs["translate_test"] == "2" and jobs["score"] == "2"
+    # teacher + toy trained, both decoded and scored (and the teacher's 2 CTranslate2 rows), distillation
+    # for the toy's data, speed, tables
+    assert jobs["train_model"] == "2" and jobs["translate_test"] == "4" and jobs["score"] == "4"
     assert jobs["distill_shard"] == "2" and "synthetic_masking" not in jobs
     assert jobs["measure_speed"] == "1" and jobs["speed_table"] == "1"  # the sample's rows in one speed job, one table
     train = next(line for line in out.splitlines() if "train.py" in line and "toy_sample" in line)

@@ -183,7 +183,7 @@ def test_only_the_archives_a_model_of_the_run_uses_are_downloaded(monkeypatch):
      "config key models.xlmd_sample.pre_norm: XLM-R is post-norm: pre_norm is for models without a pretrained "
      "checkpoint (Reset)"),
     ({"pretrained": {**PRETRAINED, "xlmr_pinned": {"url": URL, "sha256": "0" * 64}},
-      "models": {"nat_sample": {"vocabulary": "xlmr_tiny"}, "cmlm_sample": {"vocabulary": "xlmr_pinned"}}},
+      "models": {"cmlm_sample": {"vocabulary": "xlmr_tiny"}, "fnat_ctc_sample": {"vocabulary": "xlmr_pinned"}}},
      f"config key pretrained.xlmr_pinned.sha256: {URL} is configured elsewhere with another sha256"),
 ])
 def test_config_errors_name_the_key(changes, message):
